@@ -1,0 +1,30 @@
+# sparsepipe: graphs -> training -> pruning -> re-training -> features -> predictors.
+# All logic lives in the sparsepipe package; the rules under workflow/rules/ only call its CLI.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+validate(config, "workflow/schemas/config.schema.yaml")
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/graphs.smk"
+include: "workflow/rules/rnn.smk"
+include: "workflow/rules/ffn.smk"
+include: "workflow/rules/predict.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        rules.graph_features.output,
+        rules.rnn_table.output,
+        rules.structure_runs.output,
+        rules.pruning_table.output,
+        rules.fit_predictors.output,
+        rules.plots.output,

@@ -1,0 +1,160 @@
+"""The ``sparsepipe`` command: one subcommand per pipeline stage, each running one unit of work.
+
+Snakemake rules call these subcommands (``snakemake -p`` prints the exact command of every job, to rerun one
+by hand). ``--params`` carries the config values the unit depends on, as JSON (or ``@file`` with JSON/YAML);
+the rule builds it from exactly the config keys it tracks, which is what makes Snakemake's reruns precise.
+Errors in input (config, data files, graphs) end the command with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sparsepipe import launch, units
+from sparsepipe.errors import SparsepipeError
+
+log = logging.getLogger("sparsepipe")
+
+
+def _params(text: str) -> dict[str, Any]:
+    """``--params``: inline JSON, or ``@path`` to a JSON or YAML file."""
+    try:
+        if text.startswith("@"):
+            return yaml.safe_load(Path(text[1:]).read_text())
+        return json.loads(text)
+    except (OSError, ValueError, yaml.YAMLError) as exc:
+        raise argparse.ArgumentTypeError(f"not JSON or @file: {exc}") from None
+
+
+def _unit(subparsers: argparse._SubParsersAction, name: str, fn: Callable[..., Any], help_text: str,
+          settings: bool = True, runtime: bool = False) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help_text, description=help_text)
+    parser.set_defaults(fn=fn, runtime=runtime)
+    if settings:
+        parser.add_argument("--params", type=_params, required=True, dest="settings",
+                            help="config values of this unit, as JSON or @file")
+    if runtime:
+        parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
+        parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sparsepipe", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("--executor", default="local", choices=launch.EXECUTORS,
+                        help="where the unit runs (config key launch.executor)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
+
+    p = _unit(sub, "graphs", units.graphs, "draw the random graphs of one generator")
+    p.add_argument("--generator", required=True)
+    p.add_argument("--out", required=True)
+
+    p = _unit(sub, "features", units.features, "structural features of every graph", settings=False)
+    p.add_argument("--graphs", nargs="+", required=True, dest="graph_tables")
+    p.add_argument("--out", required=True)
+
+    p = _unit(sub, "reber", units.reber, "generate the Reber string table")
+    p.add_argument("--out", required=True)
+
+    p = _unit(sub, "train-rnn", units.train_rnn, "train one dense recurrent classifier on Reber", runtime=True)
+    p.add_argument("--cell", required=True)
+    p.add_argument("--model-seed", type=int, required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out-model", required=True)
+    p.add_argument("--out-table", required=True)
+
+    p = _unit(sub, "train-structured", units.train_structured,
+              "train one shard of graph-structured recurrent nets", runtime=True)
+    p.add_argument("--cell", required=True)
+    p.add_argument("--generator", required=True)
+    p.add_argument("--shard", type=int, required=True)
+    p.add_argument("--graphs", required=True, dest="graphs_table")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+
+    p = _unit(sub, "structure-runs", units.structure_runs, "join structured runs with graph features",
+              settings=False)
+    p.add_argument("--shards", nargs="+", required=True)
+    p.add_argument("--features", required=True, dest="features_path")
+    p.add_argument("--out", required=True)
+
+    p = _unit(sub, "train-ffn", units.train_ffn, "train one dense feed-forward net", runtime=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--arch", required=True)
+    p.add_argument("--model-seed", type=int, required=True)
+    p.add_argument("--out", required=True)
+
+    p = _unit(sub, "prune", units.prune_ffn, "iterative prune / re-train sweep of one model with one method",
+              runtime=True)
+    p.add_argument("--model", required=True, dest="model_path")
+    p.add_argument("--method", required=True)
+    p.add_argument("--out", required=True)
+
+    p = _unit(sub, "collect", units.collect, "concatenate per-unit tables into a stage table", settings=False)
+    p.add_argument("--inputs", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+
+    p = _unit(sub, "predict", units.fit_predictors, "cross-validated accuracy predictors from structure")
+    p.add_argument("--runs", required=True, dest="runs_path")
+    p.add_argument("--out-scores", required=True)
+    p.add_argument("--out-predictions", required=True)
+
+    p = _unit(sub, "plots", _plots, "figures of the pruning study and the predictors", settings=False)
+    p.add_argument("--pruning", required=True)
+    p.add_argument("--scores", required=True)
+    p.add_argument("--predictions", required=True)
+    p.add_argument("--out-pruning", required=True)
+    p.add_argument("--out-predictors", required=True)
+
+    p = _unit(sub, "validate-config", _validate_config, "check a config file against the schema", settings=False)
+    p.add_argument("config_path", metavar="CONFIG")
+    return parser
+
+
+def _plots(**kwargs: Any) -> None:
+    from sparsepipe import report
+
+    report.plots(**kwargs)
+
+
+def _validate_config(config_path: str) -> None:
+    from sparsepipe.config import load_config
+
+    load_config(config_path)
+    print(f"{config_path}: valid")
+
+
+def _job_folder(kwargs: dict[str, Any]) -> Path:
+    """submitit logs go beside the unit's first output, so a failed job's traceback is one ``ls`` away."""
+    out = next(v for k, v in kwargs.items() if k.startswith("out"))
+    return Path(out).parent / ".submitit"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    kwargs = {k: v for k, v in vars(args).items() if k not in ("log_level", "executor", "command", "fn", "runtime")}
+    try:
+        if args.command in ("validate-config", "plots"):
+            args.fn(**kwargs)
+        else:
+            launch.run(args.fn, executor=args.executor, folder=_job_folder(kwargs), name=args.command, **kwargs)
+    except SparsepipeError as exc:
+        print(f"sparsepipe {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

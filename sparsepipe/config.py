@@ -1,0 +1,46 @@
+"""The configuration schema, shared by the Snakefile (Snakemake's ``validate``) and the CLI.
+
+The schema file lives in the package (``sparsepipe/schemas/config.schema.yaml``) so an installed sparsepipe can
+validate configs; ``workflow/schemas/config.schema.yaml`` is a symlink to it.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from sparsepipe.errors import ConfigError
+
+SCHEMA_PATH = Path(__file__).parent / "schemas" / "config.schema.yaml"
+
+
+def schema() -> dict[str, Any]:
+    return yaml.safe_load(SCHEMA_PATH.read_text())
+
+
+def validate_config(config: dict[str, Any], source: str = "config") -> None:
+    """Raise :class:`ConfigError` naming the offending key and what was expected."""
+    validator = jsonschema.Draft202012Validator(schema())
+    error = jsonschema.exceptions.best_match(validator.iter_errors(config))
+    if error is not None:
+        key = "/".join(map(str, error.absolute_path)) or "(top level)"
+        raise ConfigError(f"{source}: key {key}: {error.message}")
+
+
+def load_config(path: str | os.PathLike) -> dict[str, Any]:
+    """Read and validate a YAML config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
+    validate_config(config, str(path))
+    return config

@@ -1,0 +1,1 @@
+"""Datasets: image classification tensors and the Reber grammar."""

@@ -1,0 +1,1 @@
+"""Networks: masked feed-forward nets, recurrent classifiers and graph-structured recurrent nets."""

@@ -1,0 +1,108 @@
+"""Training and evaluation loops shared by every model family.
+
+A batch is a tuple of tensors whose last element holds the labels; the model is called on the others
+(``model(x)`` for images, ``model(tokens, lengths)`` for strings). Training can checkpoint after every epoch
+and resume from that checkpoint, so a killed or preempted job loses at most one epoch.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sparsepipe.errors import ConfigError
+from sparsepipe.io import load_checkpoint, save_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA where present; ``cuda`` without a GPU is a configuration error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device: 'cuda' requested but no CUDA device is visible (use 'auto' or 'cpu')")
+    if name not in ("cpu", "cuda"):
+        raise ConfigError(f"device: {name!r}; expected auto, cpu or cuda")
+    return torch.device(name)
+
+
+def batches(tensors: tuple[torch.Tensor, ...], batch_size: int, generator: torch.Generator | None = None
+            ) -> Iterator[tuple[torch.Tensor, ...]]:
+    """Mini-batches of aligned tensors, shuffled when a generator is given."""
+    n = len(tensors[-1])
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for start in range(0, n, batch_size):
+        index = order[start : start + batch_size]
+        yield tuple(t[index] for t in tensors)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    accuracy: float  # in [0, 1]
+    loss: float  # mean cross-entropy
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, tensors: tuple[torch.Tensor, ...], batch_size: int = 1024) -> Evaluation:
+    """Accuracy and mean cross-entropy of ``model`` on a whole split."""
+    model.eval()
+    correct, loss, n = 0, 0.0, 0
+    device = next(model.parameters()).device
+    for batch in batches(tensors, batch_size):
+        *inputs, labels = (t.to(device) for t in batch)
+        logits = model(*inputs)
+        loss += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
+        correct += (logits.argmax(dim=1) == labels).sum().item()
+        n += len(labels)
+    return Evaluation(accuracy=correct / n, loss=loss / n)
+
+
+def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.Tensor, ...], epochs: int,
+        batch_size: int, seed: int, validation: tuple[torch.Tensor, ...] | None = None,
+        checkpoint: str | os.PathLike | None = None, label: str = "model") -> list[dict[str, float]]:
+    """Train for ``epochs``; returns one record per epoch (train loss, validation accuracy where given).
+
+    With ``checkpoint``, model, optimizer and sampler state are saved after every epoch and a rerun resumes
+    from the last one (the file is removed once training completes). Same seed, same numbers, resumed or not.
+    """
+    device = next(model.parameters()).device
+    generator = torch.Generator().manual_seed(seed)
+    history: list[dict[str, float]] = []
+    start = 0
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state = load_checkpoint(checkpoint)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        generator.set_state(state["generator"])
+        history, start = state["history"], state["epoch"]
+        log.info("%s: resumed from %s after epoch %d", label, checkpoint, start)
+    for epoch in range(start, epochs):
+        model.train()
+        total, n = 0.0, 0
+        for batch in batches(train, batch_size, generator):
+            *inputs, labels = (t.to(device) for t in batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss = nn.functional.cross_entropy(model(*inputs), labels)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * len(labels)
+            n += len(labels)
+        record = {"epoch": epoch + 1, "train_loss": total / n}
+        if validation is not None:
+            record["val_acc"] = evaluate(model, validation).accuracy
+        history.append(record)
+        log.info("%s: %s", label, " ".join(f"{k}={v:.4g}" for k, v in record.items()))
+        if checkpoint is not None:
+            save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                             "generator": generator.get_state(), "history": history, "epoch": epoch + 1},
+                            checkpoint)
+    if checkpoint is not None:
+        Path(checkpoint).unlink(missing_ok=True)
+    return history

@@ -1,0 +1,256 @@
+"""One function per kind of pipeline job: read inputs, compute, write outputs atomically.
+
+These are what :mod:`sparsepipe.launch` sends to an executor, so they take plain values (paths, settings
+dicts) and return nothing of importance: the files are the result. Seeds derive from the global seed and
+the unit's key (:func:`sparsepipe.seeds.derive_seed`), so any unit rerun alone gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from sparsepipe import io
+from sparsepipe.data.reber import VOCABULARY, generate_reber, tensors_of
+from sparsepipe.data.vision import load_vision
+from sparsepipe.features import features_table
+from sparsepipe.graphs.generators import GRAPH_COLUMNS, generate_graphs, graph_from_row
+from sparsepipe.graphs.layering import layered_dag
+from sparsepipe.models.ffn import MLP, linear_layers
+from sparsepipe.models.rnn import RecurrentClassifier
+from sparsepipe.models.structured import StructuredRNN
+from sparsepipe.predict import cross_validate
+from sparsepipe.prune.magnitude import LayerEmptied, check_method, prune_step, remaining
+from sparsepipe.seeds import derive_seed, seed_everything
+from sparsepipe.train import evaluate, fit, resolve_device
+
+log = logging.getLogger(__name__)
+
+PRUNING_COLUMNS = [
+    "dataset", "arch", "model_seed", "method", "strategy", "rate", "run", "step", "weights_remaining",
+    "compression", "acc_dense", "acc_pruned", "acc_retrained", "retrain_epochs", "seconds", "stop_reason",
+]
+RUN_COLUMNS = ["graph_id", "generator", "family", "test_acc", "test_loss", "epochs", "seconds"]
+
+
+def _threads(threads: int) -> None:
+    torch.set_num_threads(max(1, threads))
+
+
+# --- graphs and features ------------------------------------------------------------------------------------
+
+def graphs(generator: str, settings: Mapping[str, Any], out: str) -> None:
+    """``settings``: ``generator`` (its config block) and the global ``seed``."""
+    table = generate_graphs(generator, settings["generator"], settings["seed"])
+    for row in table.to_dict("records"):  # fail here, naming the graph, rather than deep inside training
+        layered_dag(graph_from_row(row), row["graph_id"])
+    io.write_table(table, out)
+    log.info("%s: %d graphs -> %s", generator, len(table), out)
+
+
+def features(graph_tables: Sequence[str], out: str) -> None:
+    table = features_table(io.concat_tables(graph_tables, GRAPH_COLUMNS))
+    io.write_table(table, out)
+    log.info("features of %d graphs -> %s", len(table), out)
+
+
+# --- Reber strings and recurrent nets ------------------------------------------------------------------------
+
+def reber(settings: Mapping[str, Any], out: str) -> None:
+    """``settings``: ``reber`` (sizes) and the global ``seed``."""
+    sizes = settings["reber"]
+    table = generate_reber(sizes["train"], sizes["test"], sizes["max_length"], derive_seed(settings["seed"], "reber"))
+    io.write_table(table, out)
+    log.info("reber: %d strings -> %s", len(table), out)
+
+
+def _reber_splits(path: str) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+    table = io.read_table(path, ("split", "string", "label"))
+    train, test = tensors_of(table, "train", path), tensors_of(table, "test", path)
+    return (train.tokens, train.lengths, train.labels), (test.tokens, test.lengths, test.labels)
+
+
+def _fit_recurrent(model: torch.nn.Module, train_settings: Mapping[str, Any], seed: int,
+                   train: tuple[torch.Tensor, ...], test: tuple[torch.Tensor, ...], device: torch.device,
+                   checkpoint: str | None, label: str) -> tuple[float, float, float]:
+    """Adam training of a recurrent classifier; returns test accuracy, test loss and seconds."""
+    start = time.perf_counter()
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=train_settings["lr"])
+    fit(model, optimizer, train, train_settings["epochs"], train_settings["batch_size"], seed,
+        checkpoint=checkpoint, label=label)
+    result = evaluate(model, test)
+    return result.accuracy, result.loss, time.perf_counter() - start
+
+
+def train_rnn(cell: str, model_seed: int, settings: Mapping[str, Any], data: str, out_model: str,
+              out_table: str, device: str = "auto", threads: int = 1) -> None:
+    """A dense recurrent classifier on the Reber strings: checkpoint and a one-row metrics table."""
+    _threads(threads)
+    seed = derive_seed(settings["seed"], "rnn", cell, model_seed)
+    seed_everything(seed)
+    train, test = _reber_splits(data)
+    model = RecurrentClassifier(cell, VOCABULARY, settings["train"]["embedding"], settings["hidden"])
+    acc, loss, seconds = _fit_recurrent(model, settings["train"], seed, train, test, resolve_device(device),
+                                        f"{out_model}.partial", f"rnn {cell} seed {model_seed}")
+    config = {"cell": cell, "model_seed": model_seed, "seed": seed, **settings}
+    io.save_checkpoint({"state_dict": model.cpu().state_dict(), "masks": {}, "config": config}, out_model)
+    io.write_table(pd.DataFrame([{"mode": cell, "model_seed": model_seed, "test_acc": acc, "test_loss": loss,
+                                  "epochs": settings["train"]["epochs"], "seconds": seconds}]), out_table)
+    log.info("rnn %s seed %d: test accuracy %.4f", cell, model_seed, acc)
+
+
+def train_structured(cell: str, generator: str, shard: int, settings: Mapping[str, Any], graphs_table: str,
+                     data: str, out: str, device: str = "auto", threads: int = 1) -> None:
+    """Train this shard's graph-structured recurrent nets (every ``shards``-th graph), one row per model.
+
+    Finished models are appended to ``<out>.partial`` after each model, so a rerun continues where a killed
+    job stopped.
+    """
+    _threads(threads)
+    table = io.read_table(graphs_table, GRAPH_COLUMNS)
+    mine = table.iloc[shard :: settings["shards"]]
+    partial = Path(f"{out}.partial")
+    rows = io.read_table(partial).to_dict("records") if partial.is_file() else []
+    done = {row["graph_id"] for row in rows}
+    train, test = _reber_splits(data)
+    target = resolve_device(device)
+    for row in mine.to_dict("records"):
+        if row["graph_id"] in done:
+            continue
+        seed = derive_seed(settings["seed"], "structure", cell, row["graph_id"])
+        seed_everything(seed)
+        model = StructuredRNN(layered_dag(graph_from_row(row), row["graph_id"]), cell, VOCABULARY,
+                              settings["train"]["embedding"])
+        acc, loss, seconds = _fit_recurrent(model, settings["train"], seed, train, test, target, None,
+                                            f"{cell} {row['graph_id']}")
+        rows.append({"graph_id": row["graph_id"], "generator": generator, "family": f"rnn_{cell}",
+                     "test_acc": acc, "test_loss": loss, "epochs": settings["train"]["epochs"],
+                     "seconds": seconds})
+        io.write_table(pd.DataFrame(rows, columns=RUN_COLUMNS), partial)
+        log.info("%s %s: test accuracy %.4f (%.1f s)", cell, row["graph_id"], acc, seconds)
+    io.write_table(pd.DataFrame(rows, columns=RUN_COLUMNS), out)
+    partial.unlink(missing_ok=True)
+
+
+def structure_runs(shards: Sequence[str], features_path: str, out: str) -> None:
+    """All structured runs joined with their graph's features (the contract's runs table)."""
+    runs = io.concat_tables(shards, RUN_COLUMNS)
+    feats = io.read_table(features_path, ("graph_id",)).drop(columns=["generator"])
+    io.write_table(runs.merge(feats, on="graph_id", how="left", validate="many_to_one"), out)
+
+
+# --- feed-forward nets: training, pruning, re-training --------------------------------------------------------
+
+def train_ffn(dataset: str, arch: str, model_seed: int, settings: Mapping[str, Any], out: str,
+              device: str = "auto", threads: int = 1) -> None:
+    """Dense training of one MLP; the checkpoint holds state_dict, (empty) masks, config and metrics."""
+    _threads(threads)
+    train_settings = settings["train"]
+    seed = derive_seed(settings["seed"], "ffn", dataset, arch, model_seed)
+    seed_everything(seed)
+    data = load_vision(dataset, train_settings["validation_fraction"], seed)
+    model = MLP(data.features, settings["hidden"], data.classes).to(resolve_device(device))
+    optimizer = torch.optim.SGD(model.parameters(), lr=train_settings["lr"], momentum=train_settings["momentum"])
+    start = time.perf_counter()
+    history = fit(model, optimizer, (data.x_train, data.y_train), train_settings["epochs"],
+                  train_settings["batch_size"], seed, validation=(data.x_val, data.y_val),
+                  checkpoint=f"{out}.partial", label=f"ffn {dataset} {arch} seed {model_seed}")
+    test = evaluate(model, (data.x_test, data.y_test))
+    config = {"dataset": dataset, "arch": arch, "model_seed": model_seed, "seed": seed, "inputs": data.features,
+              "classes": data.classes, **settings}
+    metrics = {"test_acc": test.accuracy, "test_loss": test.loss, "val_acc": history[-1]["val_acc"],
+               "seconds": time.perf_counter() - start}
+    io.save_checkpoint({"state_dict": model.cpu().state_dict(), "masks": {}, "config": config,
+                        "metrics": metrics}, out)
+    log.info("ffn %s %s seed %d: test accuracy %.4f", dataset, arch, model_seed, test.accuracy)
+
+
+def prune_ffn(model_path: str, method: str, settings: Mapping[str, Any], out: str, device: str = "auto",
+              threads: int = 1) -> None:
+    """Iterative pruning sweep of one dense model with one method: for every rate and run, ``steps`` times
+    prune ``rate``% of the remaining weights, test, re-train ``retrain_epochs``, test again. One row per step.
+    """
+    _threads(threads)
+    check_method(method)
+    checkpoint = io.load_checkpoint(model_path)
+    config, dense_acc = checkpoint["config"], checkpoint["metrics"]["test_acc"]
+    target = resolve_device(device)
+    rows = []
+    for rate in settings["rates"]:
+        for run in range(settings["runs"]):
+            seed = derive_seed(settings["seed"], "prune", config["dataset"], config["arch"],
+                               config["model_seed"], method, rate, run)
+            seed_everything(seed)
+            data = load_vision(config["dataset"], config["train"]["validation_fraction"], config["seed"])
+            model = MLP(config["inputs"], config["hidden"], config["classes"])
+            model.load_state_dict(checkpoint["state_dict"])
+            model.to(target)
+            layers = linear_layers(model)
+            original = sum(remaining(layers))
+            optimizer = torch.optim.SGD(model.parameters(), lr=config["train"]["lr"],
+                                        momentum=config["train"]["momentum"])
+            run_rows: list[dict[str, Any]] = []
+            reason = f"completed {settings['steps']} steps"
+            for step in range(1, settings["steps"] + 1):
+                start = time.perf_counter()
+                try:
+                    prune_step(layers, method, rate)
+                except LayerEmptied as emptied:
+                    reason = f"stopped before step {step}: {emptied}"
+                    log.warning("%s rate %s run %d: %s", method, rate, run, reason)
+                    break
+                pruned = evaluate(model, (data.x_test, data.y_test)).accuracy
+                if settings["retrain_epochs"]:
+                    fit(model, optimizer, (data.x_train, data.y_train), settings["retrain_epochs"],
+                        config["train"]["batch_size"], derive_seed(seed, step))
+                retrained = evaluate(model, (data.x_test, data.y_test)).accuracy
+                left = sum(remaining(layers))
+                run_rows.append({
+                    "dataset": config["dataset"], "arch": config["arch"], "model_seed": config["model_seed"],
+                    "method": method, "strategy": "percent_remaining", "rate": float(rate), "run": run,
+                    "step": step, "weights_remaining": left, "compression": 1 - left / original,
+                    "acc_dense": dense_acc, "acc_pruned": pruned, "acc_retrained": retrained,
+                    "retrain_epochs": settings["retrain_epochs"], "seconds": time.perf_counter() - start,
+                    "stop_reason": "",
+                })
+                log.info("%s rate %s run %d step %d: compression %.3f, pruned %.4f, retrained %.4f",
+                         method, rate, run, step, 1 - left / original, pruned, retrained)
+            if run_rows:
+                run_rows[-1]["stop_reason"] = reason
+            else:  # not even one step possible: record the unpruned state and why
+                run_rows.append({
+                    "dataset": config["dataset"], "arch": config["arch"], "model_seed": config["model_seed"],
+                    "method": method, "strategy": "percent_remaining", "rate": float(rate), "run": run,
+                    "step": 0, "weights_remaining": original, "compression": 0.0, "acc_dense": dense_acc,
+                    "acc_pruned": dense_acc, "acc_retrained": dense_acc, "retrain_epochs": 0, "seconds": 0.0,
+                    "stop_reason": reason,
+                })
+            rows.extend(run_rows)
+    io.write_table(pd.DataFrame(rows, columns=PRUNING_COLUMNS), out)
+
+
+# --- tables and predictors ------------------------------------------------------------------------------------
+
+def collect(inputs: Sequence[str], out: str) -> None:
+    """Concatenate per-unit tables of one kind into the stage's table."""
+    io.write_table(io.concat_tables(inputs), out)
+
+
+def fit_predictors(runs_path: str, settings: Mapping[str, Any], out_scores: str, out_predictions: str) -> None:
+    """Cross-validated structure-only accuracy predictors, per model family."""
+    runs = io.read_table(runs_path, ("family", "test_acc", "graph_id"))
+    scores, predictions = [], []
+    for family in sorted(runs["family"].unique()):
+        s, p = cross_validate(runs, family, settings["regressors"], settings["folds"], settings["repeats"],
+                              derive_seed(settings["seed"], "predict", family))
+        scores.append(s)
+        predictions.append(p)
+    io.write_table(pd.concat(scores, ignore_index=True), out_scores)
+    io.write_table(pd.concat(predictions, ignore_index=True), out_predictions)

@@ -1,0 +1,43 @@
+"""Shared fixtures: the repository root and a tiny configuration that runs the whole chain in seconds."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_OVERRIDES: dict[str, Any] = {
+    "graphs": {
+        "barabasi_albert": {"count": 5, "nodes": [8, 10], "m": [1, 2]},
+        "watts_strogatz": {"count": 5, "nodes": [8, 10], "k": [2, 4], "p": [0.2, 0.8]},
+    },
+    "reber": {"train": 160, "test": 80, "max_length": 16},
+    "rnn": {"cells": ["gru"], "seeds": [0], "hidden": [8],
+            "train": {"embedding": 4, "epochs": 2, "batch_size": 32, "lr": 0.02}},
+    "structure": {"cells": ["gru"], "shards": 1, "train": {"embedding": 4, "epochs": 2, "batch_size": 32, "lr": 0.02}},
+    "ffn": {"datasets": ["digits"], "archs": {"h16": [16]}, "seeds": [0],
+            "train": {"epochs": 3, "batch_size": 64, "lr": 0.05, "momentum": 0.9, "validation_fraction": 0.1},
+            "prune": {"methods": ["class_blinded", "class_uniform"], "rates": [50], "steps": 2, "runs": 1,
+                      "retrain_epochs": 1}},
+    "predict": {"regressors": ["random_forest", "bayesian_ridge"], "folds": 3, "repeats": 1},
+}
+
+
+def default_config() -> dict[str, Any]:
+    return yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def tiny_config(results_dir: str = "results") -> dict[str, Any]:
+    config = default_config() | copy.deepcopy(TINY_OVERRIDES)
+    config["results_dir"] = results_dir
+    return config
+
+
+@pytest.fixture
+def config() -> dict[str, Any]:
+    return tiny_config()

@@ -1,0 +1,55 @@
+import json
+
+import pandas as pd
+import pytest
+
+from sparsepipe import launch, units
+from sparsepipe.cli import main
+from sparsepipe.errors import ConfigError
+
+BA = {"count": 3, "nodes": [8], "m": [2]}
+
+
+def _graphs_args(out, generator="barabasi_albert", settings=BA):
+    return ["graphs", "--generator", generator, "--params", json.dumps({"generator": settings, "seed": 1}),
+            "--out", str(out)]
+
+
+def test_a_unit_runs_by_hand(tmp_path):
+    out = tmp_path / "g.parquet"
+    assert main(_graphs_args(out)) == 0
+    assert len(pd.read_parquet(out)) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (lambda tmp: _graphs_args(tmp / "g.parquet", "erdos"), "unknown generator 'erdos'"),
+        (lambda tmp: _graphs_args(tmp / "g.parquet", settings=BA | {"m": [9]}), "m=9 must satisfy 1 <= m < nodes=8"),
+        (lambda tmp: ["structure-runs", "--shards", str(tmp / "no.parquet"), "--features", str(tmp / "f.parquet"),
+                      "--out", str(tmp / "o.parquet")], "no.parquet: file not found"),
+        (lambda tmp: ["prune", "--model", str(tmp / "model.pt"), "--method", "class_blinded", "--params", "{}",
+                      "--out", str(tmp / "o.parquet")], "model.pt: checkpoint not found"),
+    ],
+)
+def test_bad_input_is_one_line_naming_what_is_wrong(tmp_path, capsys, args, message):
+    assert main(args(tmp_path)) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err
+    assert len(err.splitlines()) == 1
+    assert not list(tmp_path.glob("*.parquet"))
+
+
+def test_submitit_local_executor_gives_the_same_table_as_in_process(tmp_path):
+    settings = {"generator": BA, "seed": 4}
+    launch.run(units.graphs, executor="local", generator="barabasi_albert", settings=settings,
+               out=str(tmp_path / "local.parquet"))
+    launch.run(units.graphs, executor="submitit_local", folder=tmp_path / "jobs", generator="barabasi_albert",
+               settings=settings, out=str(tmp_path / "submitit.parquet"))
+    assert pd.read_parquet(tmp_path / "local.parquet").equals(pd.read_parquet(tmp_path / "submitit.parquet"))
+    assert list((tmp_path / "jobs").glob("*/*_log.out"))
+
+
+def test_unknown_executor():
+    with pytest.raises(ConfigError, match="unknown executor 'slurmm'"):
+        launch.run(print, executor="slurmm")

@@ -1,0 +1,64 @@
+import pytest
+import torch
+
+from sparsepipe.data.vision import load_vision
+from sparsepipe.errors import ConfigError
+from sparsepipe.models.ffn import MLP
+from sparsepipe.train import evaluate, fit, resolve_device
+
+
+def _setup():
+    torch.manual_seed(0)
+    data = load_vision("digits", 0.1, seed=0)
+    model = MLP(data.features, [16], data.classes)
+    return data, model, torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+
+def test_training_learns_digits():
+    data, model, optimizer = _setup()
+    before = evaluate(model, (data.x_test, data.y_test)).accuracy
+    history = fit(model, optimizer, (data.x_train, data.y_train), 5, 32, seed=1, validation=(data.x_val, data.y_val))
+    after = evaluate(model, (data.x_test, data.y_test)).accuracy
+    assert before < 0.3 < 0.9 < after
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
+
+
+def test_a_killed_training_resumes_from_its_checkpoint_with_the_same_result(tmp_path):
+    data, model, optimizer = _setup()
+    fit(model, optimizer, (data.x_train, data.y_train), 4, 32, seed=1)
+    uninterrupted = model.state_dict()
+
+    checkpoint = tmp_path / "model.pt.partial"
+    data, model, optimizer = _setup()
+    calls, step = [0], optimizer.step
+
+    def dies_in_epoch_three(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] > 2.5 * 41:  # 1293 training samples / 32 = 41 batches per epoch
+            raise KeyboardInterrupt("killed")
+        return step(*args, **kwargs)
+
+    optimizer.step = dies_in_epoch_three
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, optimizer, (data.x_train, data.y_train), 4, 32, seed=1, checkpoint=checkpoint)
+    assert checkpoint.is_file()
+
+    data, model, optimizer = _setup()
+    history = fit(model, optimizer, (data.x_train, data.y_train), 4, 32, seed=1, checkpoint=checkpoint)
+    assert [h["epoch"] for h in history] == [1, 2, 3, 4]
+    assert not checkpoint.exists()
+    for name, tensor in uninterrupted.items():
+        torch.testing.assert_close(model.state_dict()[name], tensor, rtol=0, atol=0)
+
+
+def test_device_resolution():
+    assert resolve_device("cpu").type == "cpu"
+    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            resolve_device("cuda")
+
+
+def test_unknown_dataset():
+    with pytest.raises(ConfigError, match="unknown dataset 'mnistt'"):
+        load_vision("mnistt", 0.1, 0)

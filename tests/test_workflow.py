@@ -1,0 +1,121 @@
+"""The Snakemake chain end to end on the tiny config, and precise incremental reruns."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import REPO, tiny_config
+
+pytestmark = pytest.mark.slow
+
+CONTRACT = {
+    "graphs/features.parquet": [
+        "graph_id", "generator", "seed", "nodes", "edges", "layers", "source_nodes", "sink_nodes", "density",
+        "diameter", "average_shortest_path_length", "eccentricity_mean", "eccentricity_var", "eccentricity_std",
+        "degree_mean", "degree_var", "degree_std", "closeness_mean", "betweenness_mean", "edge_betweenness_mean",
+        "clustering_mean"],
+    "ffn/pruning.parquet": [
+        "dataset", "arch", "model_seed", "method", "strategy", "rate", "run", "step", "weights_remaining",
+        "compression", "acc_pruned", "acc_retrained", "retrain_epochs", "seconds"],
+    "structure/runs.parquet": ["graph_id", "generator", "family", "test_acc", "test_loss", "seconds", "edges",
+                               "diameter"],
+    "predict/scores.parquet": ["family", "regressor", "feature_set", "r2_mean", "r2_std", "spearman_mean",
+                               "kendall_mean", "mae_mean", "n_models", "n_folds"],
+    "rnn/dense.parquet": ["mode", "model_seed", "test_acc"],
+}
+
+
+def snakemake(workdir: Path, *args: str) -> str:
+    result = subprocess.run(
+        ["snakemake", "--cores", "2", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
+        capture_output=True, text=True, check=False,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return result.stdout + result.stderr
+
+
+def scheduled(workdir: Path) -> set[str]:
+    """Rules a dry run would execute, read from Snakemake's job-stats table."""
+    output = snakemake(workdir, "-n")
+    if "Nothing to be done" in output:
+        return set()
+    lines = output.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.split()[:2] == ["job", "count"]) + 2
+    rules = set()
+    for line in lines[start:]:
+        name = line.split()[0]
+        if name == "total":
+            break
+        rules.add(name)
+    return rules - {"all"}
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("chain")
+    write_config(path, tiny_config())
+    snakemake(path)
+    return path
+
+
+def test_the_chain_writes_the_contract_tables(workdir):
+    for name, columns in CONTRACT.items():
+        table = pd.read_parquet(workdir / "results" / name)
+        assert len(table) > 0, name
+        assert set(columns) <= set(table.columns), (name, set(columns) - set(table.columns))
+    pruning = pd.read_parquet(workdir / "results/ffn/pruning.parquet")
+    assert set(pruning["method"]) == {"class_blinded", "class_uniform"}
+    assert pruning["acc_pruned"].between(0, 1).all() and pruning["acc_retrained"].between(0, 1).all()
+    assert (pruning.groupby(["method", "run"])["compression"].diff().dropna() > 0).all()
+    runs = pd.read_parquet(workdir / "results/structure/runs.parquet")
+    assert len(runs) == 10 and set(runs["family"]) == {"rnn_gru"}
+    assert runs["edges"].notna().all()
+    scores = pd.read_parquet(workdir / "results/predict/scores.parquet")
+    assert set(scores["regressor"]) == {"random_forest", "bayesian_ridge"}
+    for figure in ("pruning.png", "predictors.png"):
+        assert (workdir / "results/figures" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list((workdir / "results").rglob("*.tmp")) and not list((workdir / "results").rglob("*.partial"))
+
+
+def test_nothing_is_rerun_without_a_change(workdir):
+    assert scheduled(workdir) == set()
+
+
+def test_changing_pruning_rates_reruns_pruning_and_what_follows_only(workdir):
+    config = tiny_config()
+    config["ffn"]["prune"]["rates"] = [50, 30]
+    write_config(workdir, config)
+    try:
+        assert scheduled(workdir) == {"prune_ffn", "pruning_table", "plots"}
+    finally:
+        write_config(workdir, tiny_config())
+
+
+def test_changing_graph_sizes_reruns_graphs_and_everything_built_on_them(workdir):
+    config = tiny_config()
+    config["graphs"]["watts_strogatz"]["nodes"] = [9, 11]
+    write_config(workdir, config)
+    try:
+        rules = scheduled(workdir)
+    finally:
+        write_config(workdir, tiny_config())
+    assert {"graphs", "graph_features", "train_structured", "structure_runs", "fit_predictors", "plots"} <= rules
+    assert not rules & {"train_ffn", "prune_ffn", "train_rnn", "reber_data", "pruning_table"}
+
+
+def test_a_unit_rerun_alone_gives_the_same_numbers(workdir):
+    before = pd.read_parquet(workdir / "results/ffn/pruning.parquet")
+    structured = pd.read_parquet(workdir / "results/structure/runs.parquet")
+    snakemake(workdir, "--forcerun", "prune_ffn", "train_structured")
+    after = pd.read_parquet(workdir / "results/ffn/pruning.parquet")
+    pd.testing.assert_frame_equal(before.drop(columns="seconds"), after.drop(columns="seconds"))
+    again = pd.read_parquet(workdir / "results/structure/runs.parquet")
+    pd.testing.assert_series_equal(structured["test_acc"], again["test_acc"])

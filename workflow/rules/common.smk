@@ -1,0 +1,25 @@
+# Shared helpers of the rule files: paths under the results root, and params for the CLI.
+
+import json
+
+R = config["results_dir"]
+EXECUTOR = config["launch"]["executor"]
+DEVICE = config["device"]
+
+
+def cli_json(**dpaths):
+    """A params function: the config values at ``dpaths`` (``{wildcard}`` allowed) as one JSON string.
+
+    The rule names exactly the keys its jobs depend on; Snakemake's params rerun trigger then reruns a job
+    when, and only when, one of them changes.
+    """
+
+    def resolve(wildcards):
+        values = {key: lookup(dpath=path.format(**wildcards), within=config) for key, path in dpaths.items()}
+        return json.dumps(values, sort_keys=True)
+
+    return resolve
+
+
+SP = f"sparsepipe --executor {EXECUTOR}"
+RUNTIME = f"--device {DEVICE}"

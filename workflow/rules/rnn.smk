@@ -1,0 +1,74 @@
+# Reber strings, dense recurrent classifiers and graph-structured recurrent nets.
+
+
+rule reber_data:
+    output:
+        f"{R}/data/reber.parquet",
+    params:
+        settings=cli_json(reber="reber", seed="seed"),
+    log:
+        f"{R}/logs/data/reber.log",
+    shell:
+        "{SP} reber --params {params.settings:q} --out {output} 2> {log}"
+
+
+rule train_rnn:
+    input:
+        data=rules.reber_data.output,
+    output:
+        model=f"{R}/rnn/models/{{cell}}/seed{{model_seed}}.pt",
+        table=f"{R}/rnn/models/{{cell}}/seed{{model_seed}}.parquet",
+    params:
+        settings=cli_json(hidden="rnn/hidden", train="rnn/train", seed="seed"),
+    log:
+        f"{R}/logs/rnn/{{cell}}-seed{{model_seed}}.log",
+    threads: 1
+    shell:
+        "{SP} train-rnn {RUNTIME} --threads {threads} --cell {wildcards.cell} --model-seed {wildcards.model_seed}"
+        " --params {params.settings:q} --data {input.data} --out-model {output.model}"
+        " --out-table {output.table} 2> {log}"
+
+
+rule rnn_table:
+    input:
+        expand(rules.train_rnn.output.table, cell=config["rnn"]["cells"], model_seed=config["rnn"]["seeds"]),
+    output:
+        f"{R}/rnn/dense.parquet",
+    log:
+        f"{R}/logs/rnn/dense.log",
+    shell:
+        "{SP} collect --inputs {input} --out {output} 2> {log}"
+
+
+rule train_structured:
+    input:
+        graphs=rules.graphs.output,
+        data=rules.reber_data.output,
+    output:
+        f"{R}/structure/shards/{{cell}}/{{generator}}-{{shard}}.parquet",
+    params:
+        settings=cli_json(train="structure/train", shards="structure/shards", seed="seed"),
+    log:
+        f"{R}/logs/structure/{{cell}}-{{generator}}-{{shard}}.log",
+    threads: 1
+    shell:
+        "{SP} train-structured {RUNTIME} --threads {threads} --cell {wildcards.cell} --generator {wildcards.generator}"
+        " --shard {wildcards.shard} --params {params.settings:q} --graphs {input.graphs} --data {input.data}"
+        " --out {output} 2> {log}"
+
+
+rule structure_runs:
+    input:
+        shards=expand(
+            rules.train_structured.output,
+            cell=config["structure"]["cells"],
+            generator=sorted(config["graphs"]),
+            shard=range(config["structure"]["shards"]),
+        ),
+        features=rules.graph_features.output,
+    output:
+        f"{R}/structure/runs.parquet",
+    log:
+        f"{R}/logs/structure/runs.log",
+    shell:
+        "{SP} structure-runs --shards {input.shards} --features {input.features} --out {output} 2> {log}"
