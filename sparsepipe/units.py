@@ -182,13 +182,13 @@ def prune_ffn(model_path: str, method: str, settings: Mapping[str, Any], out: st
     checkpoint = io.load_checkpoint(model_path)
     config, dense_acc = checkpoint["config"], checkpoint["metrics"]["test_acc"]
     target = resolve_device(device)
+    data = load_vision(config["dataset"], config["train"]["validation_fraction"], config["seed"])
     rows = []
     for rate in settings["rates"]:
         for run in range(settings["runs"]):
             seed = derive_seed(settings["seed"], "prune", config["dataset"], config["arch"],
                                config["model_seed"], method, rate, run)
             seed_everything(seed)
-            data = load_vision(config["dataset"], config["train"]["validation_fraction"], config["seed"])
             model = MLP(config["inputs"], config["hidden"], config["classes"])
             model.load_state_dict(checkpoint["state_dict"])
             model.to(target)

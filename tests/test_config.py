@@ -3,10 +3,11 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import REPO, default_config
 
 from sparsepipe.config import load_config, validate_config
 from sparsepipe.errors import ConfigError
+
+from conftest import REPO, default_config
 
 
 def test_embedded_default_is_valid():
