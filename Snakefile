@@ -26,5 +26,6 @@ rule all:
         rules.rnn_table.output,
         rules.structure_runs.output,
         rules.pruning_table.output,
+        rules.pruning_summary.output,
         rules.fit_predictors.output,
         rules.plots.output,

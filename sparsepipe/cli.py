@@ -87,7 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--features", required=True, dest="features_path")
     p.add_argument("--out", required=True)
 
+    p = _unit(sub, "stage-data", units.stage_vision, "put a vision dataset where torchvision expects it")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--root", required=True, help="folder of the torchvision datasets")
+    p.add_argument("--out", required=True, help="manifest (JSON) of the staged files")
+
     p = _unit(sub, "train-ffn", units.train_ffn, "train one dense feed-forward net", runtime=True)
+    p.add_argument("--root", required=True, help="folder of the torchvision datasets")
     p.add_argument("--dataset", required=True)
     p.add_argument("--arch", required=True)
     p.add_argument("--model-seed", type=int, required=True)
@@ -96,8 +102,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = _unit(sub, "prune", units.prune_ffn, "iterative prune / re-train sweep of one model with one method",
               runtime=True)
     p.add_argument("--model", required=True, dest="model_path")
+    p.add_argument("--root", required=True, help="folder of the torchvision datasets")
     p.add_argument("--method", required=True)
     p.add_argument("--out", required=True)
+
+    p = _unit(sub, "summarize-pruning", units.summarize_pruning,
+              "accuracy per method at a target compression, and the paper's paired comparisons", settings=False)
+    p.add_argument("--pruning", required=True, dest="pruning_path")
+    p.add_argument("--target", type=float, default=0.8, help="compression (fraction of weights removed)")
+    p.add_argument("--out-summary", required=True)
+    p.add_argument("--out-comparisons", required=True)
 
     p = _unit(sub, "collect", units.collect, "concatenate per-unit tables into a stage table", settings=False)
     p.add_argument("--inputs", nargs="+", required=True)

@@ -43,6 +43,15 @@ def batches(tensors: tuple[torch.Tensor, ...], batch_size: int, generator: torch
         yield tuple(t[index] for t in tensors)
 
 
+def make_optimizer(name: str, parameters, lr: float, momentum: float = 0.0) -> torch.optim.Optimizer:
+    """The configured optimiser: ``sgd`` (the paper's, with momentum) or ``adam``."""
+    if name == "sgd":
+        return torch.optim.SGD(parameters, lr=lr, momentum=momentum)
+    if name == "adam":
+        return torch.optim.Adam(parameters, lr=lr)
+    raise ConfigError(f"optimizer: unknown optimiser {name!r}; expected sgd or adam")
+
+
 @dataclass(frozen=True)
 class Evaluation:
     accuracy: float  # in [0, 1]
@@ -66,11 +75,14 @@ def evaluate(model: nn.Module, tensors: tuple[torch.Tensor, ...], batch_size: in
 
 def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.Tensor, ...], epochs: int,
         batch_size: int, seed: int, validation: tuple[torch.Tensor, ...] | None = None,
-        checkpoint: str | os.PathLike | None = None, label: str = "model") -> list[dict[str, float]]:
+        checkpoint: str | os.PathLike | None = None, label: str = "model",
+        plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None) -> list[dict[str, float]]:
     """Train for ``epochs``; returns one record per epoch (train loss, validation accuracy where given).
 
-    With ``checkpoint``, model, optimizer and sampler state are saved after every epoch and a rerun resumes
-    from the last one (the file is removed once training completes). Same seed, same numbers, resumed or not.
+    ``plateau`` (mode "max") steps on the validation accuracy after every epoch, e.g. the paper's learning rate
+    divided by 10 when validation accuracy stops improving. With ``checkpoint``, model, optimizer, scheduler and
+    sampler state are saved after every epoch and a rerun resumes from the last one (the file is removed once
+    training completes). Same seed, same numbers, resumed or not.
     """
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
@@ -82,6 +94,8 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
         history, start = state["history"], state["epoch"]
+        if plateau is not None and "plateau" in state:
+            plateau.load_state_dict(state["plateau"])
         log.info("%s: resumed from %s after epoch %d", label, checkpoint, start)
     for epoch in range(start, epochs):
         model.train()
@@ -97,12 +111,17 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
         record = {"epoch": epoch + 1, "train_loss": total / n}
         if validation is not None:
             record["val_acc"] = evaluate(model, validation).accuracy
+            if plateau is not None:
+                plateau.step(record["val_acc"])
+        record["lr"] = optimizer.param_groups[0]["lr"]
         history.append(record)
         log.info("%s: %s", label, " ".join(f"{k}={v:.4g}" for k, v in record.items()))
         if checkpoint is not None:
-            save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                             "generator": generator.get_state(), "history": history, "epoch": epoch + 1},
-                            checkpoint)
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "generator": generator.get_state(), "history": history, "epoch": epoch + 1}
+            if plateau is not None:
+                state["plateau"] = plateau.state_dict()
+            save_checkpoint(state, checkpoint)
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     return history

@@ -17,18 +17,20 @@ import pandas as pd
 import torch
 
 from sparsepipe import io
+from sparsepipe.analysis import paper_check
 from sparsepipe.data.reber import VOCABULARY, generate_reber, tensors_of
-from sparsepipe.data.vision import load_vision
+from sparsepipe.data.vision import TensorSplits, load_vision, stage
 from sparsepipe.features import features_table
 from sparsepipe.graphs.generators import GRAPH_COLUMNS, generate_graphs, graph_from_row
 from sparsepipe.graphs.layering import layered_dag
-from sparsepipe.models.ffn import MLP, linear_layers
+from sparsepipe.models.ffn import MLP, hidden_widths
 from sparsepipe.models.rnn import RecurrentClassifier
 from sparsepipe.models.structured import StructuredRNN
 from sparsepipe.predict import cross_validate
-from sparsepipe.prune.magnitude import LayerEmptied, check_method, prune_step, remaining
+from sparsepipe.prune.magnitude import check_method
 from sparsepipe.seeds import derive_seed, seed_everything
-from sparsepipe.train import evaluate, fit, resolve_device
+from sparsepipe.sweep import prune_runs
+from sparsepipe.train import evaluate, fit, make_optimizer, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +66,9 @@ def features(graph_tables: Sequence[str], out: str) -> None:
 
 def reber(settings: Mapping[str, Any], out: str) -> None:
     """``settings``: ``reber`` (sizes) and the global ``seed``."""
-    sizes = settings["reber"]
-    table = generate_reber(sizes["train"], sizes["test"], sizes["max_length"], derive_seed(settings["seed"], "reber"))
+    spec = settings["reber"]
+    table = generate_reber(spec["train"], spec["test"], spec["max_length"], derive_seed(settings["seed"], "reber"),
+                           embedded=spec["embedded"], invalid=spec["invalid"])
     io.write_table(table, out)
     log.info("reber: %d strings -> %s", len(table), out)
 
@@ -148,23 +151,40 @@ def structure_runs(shards: Sequence[str], features_path: str, out: str) -> None:
 
 # --- feed-forward nets: training, pruning, re-training --------------------------------------------------------
 
-def train_ffn(dataset: str, arch: str, model_seed: int, settings: Mapping[str, Any], out: str,
+def stage_vision(dataset: str, settings: Mapping[str, Any], root: str, out: str) -> None:
+    """Put a vision dataset where torchvision expects it; the manifest lists the files (name, bytes)."""
+    idx_dir = (settings.get("idx_dirs") or {}).get(dataset)
+    files = stage(dataset, root, idx_dir=idx_dir, download=settings["download"])
+    io.write_json({"dataset": dataset, "root": root, "files": {str(p): p.stat().st_size for p in files}}, out)
+
+
+def train_ffn(dataset: str, arch: str, model_seed: int, settings: Mapping[str, Any], root: str, out: str,
               device: str = "auto", threads: int = 1) -> None:
-    """Dense training of one MLP; the checkpoint holds state_dict, (empty) masks, config and metrics."""
+    """Dense training of one MLP; the checkpoint holds state_dict, (empty) masks, config and metrics.
+
+    ``arch`` names the hidden widths joined by '-' ('300-100'); ``settings``: ``train`` (optimiser, lr, momentum,
+    epochs, batch_size, validation_fraction, plateau_patience) and the global ``seed``.
+    """
     _threads(threads)
+    hidden = hidden_widths(arch)
     train_settings = settings["train"]
     seed = derive_seed(settings["seed"], "ffn", dataset, arch, model_seed)
     seed_everything(seed)
-    data = load_vision(dataset, train_settings["validation_fraction"], seed)
-    model = MLP(data.features, settings["hidden"], data.classes).to(resolve_device(device))
-    optimizer = torch.optim.SGD(model.parameters(), lr=train_settings["lr"], momentum=train_settings["momentum"])
+    data = load_vision(dataset, train_settings["validation_fraction"], seed, root)
+    model = MLP(data.features, hidden, data.classes).to(resolve_device(device))
+    optimizer = make_optimizer(train_settings["optimizer"], model.parameters(), train_settings["lr"],
+                               train_settings["momentum"])
+    plateau = None
+    if train_settings["plateau_patience"]:
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.1,
+                                                             patience=train_settings["plateau_patience"])
     start = time.perf_counter()
     history = fit(model, optimizer, (data.x_train, data.y_train), train_settings["epochs"],
                   train_settings["batch_size"], seed, validation=(data.x_val, data.y_val),
-                  checkpoint=f"{out}.partial", label=f"ffn {dataset} {arch} seed {model_seed}")
+                  checkpoint=f"{out}.partial", label=f"ffn {dataset} {arch} seed {model_seed}", plateau=plateau)
     test = evaluate(model, (data.x_test, data.y_test))
     config = {"dataset": dataset, "arch": arch, "model_seed": model_seed, "seed": seed, "inputs": data.features,
-              "classes": data.classes, **settings}
+              "classes": data.classes, "hidden": hidden, **settings}
     metrics = {"test_acc": test.accuracy, "test_loss": test.loss, "val_acc": history[-1]["val_acc"],
                "seconds": time.perf_counter() - start}
     io.save_checkpoint({"state_dict": model.cpu().state_dict(), "masks": {}, "config": config,
@@ -172,71 +192,42 @@ def train_ffn(dataset: str, arch: str, model_seed: int, settings: Mapping[str, A
     log.info("ffn %s %s seed %d: test accuracy %.4f", dataset, arch, model_seed, test.accuracy)
 
 
-def prune_ffn(model_path: str, method: str, settings: Mapping[str, Any], out: str, device: str = "auto",
-              threads: int = 1) -> None:
-    """Iterative pruning sweep of one dense model with one method: for every rate and run, ``steps`` times
-    prune ``rate``% of the remaining weights, test, re-train ``retrain_epochs``, test again. One row per step.
-    """
+def prune_ffn(model_path: str, method: str, settings: Mapping[str, Any], root: str, out: str,
+              device: str = "auto", threads: int = 1) -> None:
+    """Pruning sweep of one dense model with one method: every rate and run (own seed) through the schedule of
+    :mod:`sparsepipe.sweep`; one row per pruning step. ``settings``: the ``ffn.prune`` block and the ``seed``."""
     _threads(threads)
     check_method(method)
     checkpoint = io.load_checkpoint(model_path)
     config, dense_acc = checkpoint["config"], checkpoint["metrics"]["test_acc"]
     target = resolve_device(device)
-    data = load_vision(config["dataset"], config["train"]["validation_fraction"], config["seed"])
+    data = load_vision(config["dataset"], config["train"]["validation_fraction"], config["seed"], root)
+    data = TensorSplits(*(t.to(target) for t in (data.x_train, data.y_train, data.x_val, data.y_val, data.x_test,
+                                                  data.y_test)), classes=data.classes)
+    key = {"dataset": config["dataset"], "arch": config["arch"], "model_seed": config["model_seed"],
+           "method": method, "strategy": f"{settings['schedule']}_{settings['strategy']}"}
     rows = []
     for rate in settings["rates"]:
         for run in range(settings["runs"]):
-            seed = derive_seed(settings["seed"], "prune", config["dataset"], config["arch"],
-                               config["model_seed"], method, rate, run)
+            seed = derive_seed(settings["seed"], "prune", *key.values(), rate, run)
             seed_everything(seed)
             model = MLP(config["inputs"], config["hidden"], config["classes"])
             model.load_state_dict(checkpoint["state_dict"])
             model.to(target)
-            layers = linear_layers(model)
-            original = sum(remaining(layers))
-            optimizer = torch.optim.SGD(model.parameters(), lr=config["train"]["lr"],
-                                        momentum=config["train"]["momentum"])
-            run_rows: list[dict[str, Any]] = []
-            reason = f"completed {settings['steps']} steps"
-            for step in range(1, settings["steps"] + 1):
-                start = time.perf_counter()
-                try:
-                    prune_step(layers, method, rate)
-                except LayerEmptied as emptied:
-                    reason = f"stopped before step {step}: {emptied}"
-                    log.warning("%s rate %s run %d: %s", method, rate, run, reason)
-                    break
-                pruned = evaluate(model, (data.x_test, data.y_test)).accuracy
-                if settings["retrain_epochs"]:
-                    fit(model, optimizer, (data.x_train, data.y_train), settings["retrain_epochs"],
-                        config["train"]["batch_size"], derive_seed(seed, step))
-                retrained = evaluate(model, (data.x_test, data.y_test)).accuracy
-                left = sum(remaining(layers))
-                run_rows.append({
-                    "dataset": config["dataset"], "arch": config["arch"], "model_seed": config["model_seed"],
-                    "method": method, "strategy": "percent_remaining", "rate": float(rate), "run": run,
-                    "step": step, "weights_remaining": left, "compression": 1 - left / original,
-                    "acc_dense": dense_acc, "acc_pruned": pruned, "acc_retrained": retrained,
-                    "retrain_epochs": settings["retrain_epochs"], "seconds": time.perf_counter() - start,
-                    "stop_reason": "",
-                })
-                log.info("%s rate %s run %d step %d: compression %.3f, pruned %.4f, retrained %.4f",
-                         method, rate, run, step, 1 - left / original, pruned, retrained)
-            if run_rows:
-                run_rows[-1]["stop_reason"] = reason
-            else:  # not even one step possible: record the unpruned state and why
-                run_rows.append({
-                    "dataset": config["dataset"], "arch": config["arch"], "model_seed": config["model_seed"],
-                    "method": method, "strategy": "percent_remaining", "rate": float(rate), "run": run,
-                    "step": 0, "weights_remaining": original, "compression": 0.0, "acc_dense": dense_acc,
-                    "acc_pruned": dense_acc, "acc_retrained": dense_acc, "retrain_epochs": 0, "seconds": 0.0,
-                    "stop_reason": reason,
-                })
-            rows.extend(run_rows)
+            for row in prune_runs(model, method, rate, data, settings, config["train"], seed):
+                rows.append(key | {"rate": float(rate), "run": run, "acc_dense": dense_acc} | row)
     io.write_table(pd.DataFrame(rows, columns=PRUNING_COLUMNS), out)
 
 
 # --- tables and predictors ------------------------------------------------------------------------------------
+
+def summarize_pruning(pruning_path: str, target: float, out_summary: str, out_comparisons: str) -> None:
+    """The paper's check on the pruning table: accuracy at ``target`` compression per method, and comparisons."""
+    summary, comparisons = paper_check(io.read_table(pruning_path, PRUNING_COLUMNS), target)
+    io.write_table(summary, out_summary)
+    io.write_table(comparisons, out_comparisons)
+    log.info("accuracy at %.0f%% compression:\n%s", 100 * target, summary.to_string(index=False))
+
 
 def collect(inputs: Sequence[str], out: str) -> None:
     """Concatenate per-unit tables of one kind into the stage's table."""

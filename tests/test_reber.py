@@ -1,6 +1,6 @@
 import pytest
 
-from sparsepipe.data.reber import PAD, generate_reber, is_reber, tensors_of
+from sparsepipe.data.reber import PAD, REBER_ALPHABET, generate_reber, is_embedded_reber, is_reber, tensors_of
 from sparsepipe.errors import ConfigError, DataError
 
 
@@ -37,6 +37,22 @@ def test_bad_inputs():
     with pytest.raises(ConfigError, match="max_length"):
         generate_reber(10, 10, 3, 0)
     table = generate_reber(10, 10, 12, 0)
-    table.loc[0, "string"] = "BQZE"
+    table.loc[0, "string"] = "B1E"
     with pytest.raises(DataError, match="my.parquet: strings outside the alphabet"):
         tensors_of(table, table.loc[0, "split"], "my.parquet")
+
+
+def test_embedded_strings_and_the_mix_of_invalid_kinds():
+    table = generate_reber(400, 40, 24, seed=1, embedded=True, invalid={"near_miss": 1, "other_grammar": 3})
+    assert all(is_embedded_reber(s) == bool(label) for s, label in zip(table["string"], table["label"], strict=True))
+    invalid = table[table["label"] == 0]
+    share = (invalid["kind"] == "other_grammar").mean()
+    assert 0.6 < share < 0.9  # weights 1:3
+    foreign = invalid[invalid["kind"] == "other_grammar"]["string"]
+    assert all(not set(s) & set(REBER_ALPHABET) for s in foreign)
+    near = invalid[invalid["kind"] == "near_miss"]["string"]
+    assert all(set(s) <= set(REBER_ALPHABET) for s in near)
+    with pytest.raises(ConfigError, match="reber.invalid"):
+        generate_reber(10, 10, 20, 0, invalid={"typo": 1.0})
+    with pytest.raises(ConfigError, match="embedded Reber string has 9 symbols"):
+        generate_reber(10, 10, 8, 0, embedded=True)

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
+from sparsepipe.errors import ConfigError
+
 
 class MLP(nn.Sequential):
     """``inputs -> hidden[0] -> ... -> classes`` with ReLU between linear layers."""
@@ -23,3 +25,14 @@ class MLP(nn.Sequential):
 def linear_layers(model: nn.Module) -> list[nn.Linear]:
     """The prunable layers, input to output."""
     return [m for m in model.modules() if isinstance(m, nn.Linear)]
+
+
+def hidden_widths(arch: str) -> list[int]:
+    """Hidden widths from an architecture name: '100' -> [100], '300-100' -> [300, 100]."""
+    try:
+        widths = [int(w) for w in arch.split("-")]
+    except ValueError:
+        widths = []
+    if not widths or min(widths) < 1:
+        raise ConfigError(f"ffn.archs: {arch!r} is not hidden widths joined by '-', e.g. '100' or '300-100'")
+    return widths

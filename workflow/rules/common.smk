@@ -3,6 +3,7 @@
 import json
 
 R = config["results_dir"]
+VISION = f"{R}/data/vision"  # torchvision dataset root (staged by rule stage_vision)
 EXECUTOR = config["launch"]["executor"]
 DEVICE = config["device"]
 

@@ -1,17 +1,31 @@
 # Dense feed-forward nets, then iterative magnitude pruning with re-training after every step.
 
 
+rule stage_vision:
+    output:
+        f"{R}/data/vision/{{dataset}}.json",
+    params:
+        settings=cli_json(download="data/download", idx_dirs="data/idx_dirs"),
+    log:
+        f"{R}/logs/data/{{dataset}}.log",
+    shell:
+        "{SP} stage-data --dataset {wildcards.dataset} --params {params.settings:q} --root {VISION}"
+        " --out {output} 2> {log}"
+
+
 rule train_ffn:
+    input:
+        data=rules.stage_vision.output,
     output:
         f"{R}/ffn/models/{{dataset}}/{{arch}}/seed{{model_seed}}.pt",
     params:
-        settings=cli_json(train="ffn/train", hidden="ffn/archs/{arch}", seed="seed"),
+        settings=cli_json(train="ffn/train", seed="seed"),
     log:
         f"{R}/logs/ffn/train-{{dataset}}-{{arch}}-seed{{model_seed}}.log",
     threads: 1
     shell:
         "{SP} train-ffn {RUNTIME} --threads {threads} --dataset {wildcards.dataset} --arch {wildcards.arch}"
-        " --model-seed {wildcards.model_seed} --params {params.settings:q} --out {output} 2> {log}"
+        " --model-seed {wildcards.model_seed} --params {params.settings:q} --root {VISION} --out {output} 2> {log}"
 
 
 rule prune_ffn:
@@ -21,18 +35,22 @@ rule prune_ffn:
         f"{R}/ffn/pruning/{{dataset}}/{{arch}}/seed{{model_seed}}/{{method}}.parquet",
     params:
         settings=cli_json(
+            schedule="ffn/prune/schedule",
+            strategy="ffn/prune/strategy",
             rates="ffn/prune/rates",
-            steps="ffn/prune/steps",
+            max_steps="ffn/prune/max_steps",
+            min_remaining="ffn/prune/min_remaining",
             runs="ffn/prune/runs",
-            retrain_epochs="ffn/prune/retrain_epochs",
+            retrain="ffn/prune/retrain",
+            calibration_samples="ffn/prune/calibration_samples",
             seed="seed",
         ),
     log:
         f"{R}/logs/ffn/prune-{{dataset}}-{{arch}}-seed{{model_seed}}-{{method}}.log",
     threads: 1
     shell:
-        "{SP} prune {RUNTIME} --threads {threads} --model {input.model} --method {wildcards.method} --params {params.settings:q}"
-        " --out {output} 2> {log}"
+        "{SP} prune {RUNTIME} --threads {threads} --model {input.model} --method {wildcards.method}"
+        " --params {params.settings:q} --root {VISION} --out {output} 2> {log}"
 
 
 rule pruning_table:
@@ -40,7 +58,7 @@ rule pruning_table:
         expand(
             rules.prune_ffn.output,
             dataset=config["ffn"]["datasets"],
-            arch=sorted(config["ffn"]["archs"]),
+            arch=config["ffn"]["archs"],
             model_seed=config["ffn"]["seeds"],
             method=config["ffn"]["prune"]["methods"],
         ),
@@ -50,3 +68,16 @@ rule pruning_table:
         f"{R}/logs/ffn/pruning.log",
     shell:
         "{SP} collect --inputs {input} --out {output} 2> {log}"
+
+
+rule pruning_summary:
+    input:
+        rules.pruning_table.output,
+    output:
+        summary=f"{R}/ffn/summary.parquet",
+        comparisons=f"{R}/ffn/comparisons.parquet",
+    log:
+        f"{R}/logs/ffn/summary.log",
+    shell:
+        "{SP} summarize-pruning --pruning {input} --target 0.8 --out-summary {output.summary}"
+        " --out-comparisons {output.comparisons} 2> {log}"

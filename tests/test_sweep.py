@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+from sparsepipe.data.vision import load_vision
+from sparsepipe.errors import ConfigError
+from sparsepipe.models.ffn import MLP, linear_layers
+from sparsepipe.prune.magnitude import remaining
+from sparsepipe.sweep import prune_runs
+
+TRAIN = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "batch_size": 64}
+SETTINGS = {"schedule": "iterative", "strategy": "percent", "max_steps": 3, "min_remaining": 0.0,
+            "retrain": {"mode": "fixed", "epochs": 1, "max_epochs": 4, "min_gain": 0.0}, "calibration_samples": 100}
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_vision("digits", 0.1, seed=0)
+
+
+def _model(hidden=(16,)):
+    torch.manual_seed(0)
+    return MLP(64, list(hidden), 10)
+
+
+def test_iterative_schedule_compresses_step_by_step_and_says_why_it_stopped(data):
+    rows = list(prune_runs(_model(), "class_blinded", 50, data, SETTINGS, TRAIN, seed=1))
+    assert [r["step"] for r in rows] == [1, 2, 3]
+    assert [round(r["compression"], 3) for r in rows] == [0.5, 0.75, 0.875]
+    assert all(0 <= r["acc_pruned"] <= 1 and 0 <= r["acc_retrained"] <= 1 for r in rows)
+    assert [r["stop_reason"] for r in rows] == ["", "", "completed 3 step(s)"]
+
+
+def test_minimal_size_stops_the_schedule(data):
+    rows = list(prune_runs(_model(), "class_uniform", 50, data, SETTINGS | {"min_remaining": 0.2}, TRAIN, seed=1))
+    assert len(rows) == 3 and "fewer than 20.00%" in rows[-1]["stop_reason"]
+
+
+def test_one_shot_to_a_target_compression(data):
+    rows = list(prune_runs(_model(), "class_blinded", 80, data, SETTINGS | {"schedule": "one_shot"}, TRAIN, seed=1))
+    assert len(rows) == 1 and rows[0]["compression"] == pytest.approx(0.8, abs=1e-3)
+
+
+def test_count_strategy_removes_that_many_weights(data):
+    model = _model()
+    total = sum(remaining(linear_layers(model)))
+    rows = list(prune_runs(model, "class_blinded", 100, data, SETTINGS | {"strategy": "count"}, TRAIN, seed=1))
+    assert [r["weights_remaining"] for r in rows] == [total - 100, total - 200, total - 300]
+    with pytest.raises(ConfigError, match="not a positive whole number"):
+        list(prune_runs(_model(), "class_blinded", 2.5, data, SETTINGS | {"strategy": "count"}, TRAIN, seed=1))
+
+
+def test_a_step_that_would_empty_a_layer_ends_the_run_with_its_reason(data):
+    rows = list(prune_runs(_model(hidden=(1,)), "class_uniform", 95, data, SETTINGS, TRAIN, seed=1))
+    assert "stopped before step" in rows[-1]["stop_reason"] and "empty layer" in rows[-1]["stop_reason"]
+    assert all(r["acc_retrained"] == r["acc_retrained"] for r in rows)  # never NaN
+
+
+def test_variable_retraining_stops_when_validation_gain_is_small(data):
+    settings = SETTINGS | {"retrain": {"mode": "variable", "epochs": 0, "max_epochs": 4, "min_gain": 1.0}}
+    rows = list(prune_runs(_model(), "class_blinded", 50, data, settings, TRAIN, seed=1))
+    assert all(r["retrain_epochs"] == 1 for r in rows)  # a gain of 1.0 is never reached: stop after one epoch
+    settings["retrain"]["min_gain"] = -1.0  # every epoch "gains": run to the maximum
+    rows = list(prune_runs(_model(), "class_blinded", 50, data, settings, TRAIN, seed=1))
+    assert all(r["retrain_epochs"] == 4 for r in rows)
+
+
+def test_same_seed_same_numbers(data):
+    a = list(prune_runs(_model(), "class_blinded", 50, data, SETTINGS, TRAIN, seed=3))
+    b = list(prune_runs(_model(), "class_blinded", 50, data, SETTINGS, TRAIN, seed=3))
+    assert [(r["acc_pruned"], r["acc_retrained"]) for r in a] == [(r["acc_pruned"], r["acc_retrained"]) for r in b]
