@@ -61,7 +61,7 @@ def test_a_step_that_would_empty_a_layer_is_refused_and_not_applied():
 
 def test_bad_method_and_rate():
     layers = linear_layers(_model())
-    with pytest.raises(ConfigError, match="unknown method 'obd'.*class_blinded"):
-        prune_step(layers, "obd", 50)
+    with pytest.raises(ConfigError, match="unknown method 'obs'.*'random'.*'class_blinded'.*'obd', 'lobs'"):
+        prune_step(layers, "obs", 50)
     with pytest.raises(ConfigError, match=r"outside \(0, 100\)"):
         prune_step(layers, "class_blinded", 100)
