@@ -24,6 +24,7 @@ rule all:
     input:
         rules.graph_features.output,
         rules.rnn_table.output,
+        rules.rnn_pruning_table.output,
         rules.structure_runs.output,
         rules.pruning_table.output,
         rules.pruning_summary.output,

@@ -50,8 +50,9 @@ def _unit(subparsers: argparse._SubParsersAction, name: str, fn: Callable[..., A
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sparsepipe", description=__doc__.split("\n\n")[0])
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
-    parser.add_argument("--executor", default="local", choices=launch.EXECUTORS,
-                        help="where the unit runs (config key launch.executor)")
+    parser.add_argument("--launch", type=_params, default={}, metavar="JSON",
+                        help="where and how the unit runs: the config's launch block as JSON or @file")
+    parser.add_argument("--executor", choices=launch.EXECUTORS, help="overrides launch.executor")
     sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
 
     p = _unit(sub, "graphs", units.graphs, "draw the random graphs of one generator")
@@ -71,6 +72,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--out-model", required=True)
     p.add_argument("--out-table", required=True)
+
+    p = _unit(sub, "prune-rnn", units.prune_rnn, "prune one dense recurrent model's i2h / h2h weights",
+              runtime=True)
+    p.add_argument("--model", required=True, dest="model_path")
+    p.add_argument("--target", required=True, choices=("i2h", "h2h", "both"))
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
 
     p = _unit(sub, "train-structured", units.train_structured,
               "train one shard of graph-structured recurrent nets", runtime=True)
@@ -158,12 +166,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
-    kwargs = {k: v for k, v in vars(args).items() if k not in ("log_level", "executor", "command", "fn", "runtime")}
+    skip = ("log_level", "launch", "executor", "command", "fn", "runtime")
+    kwargs = {k: v for k, v in vars(args).items() if k not in skip}
+    settings = dict(args.launch) | ({"executor": args.executor} if args.executor else {})
     try:
         if args.command in ("validate-config", "plots"):
             args.fn(**kwargs)
         else:
-            launch.run(args.fn, executor=args.executor, folder=_job_folder(kwargs), name=args.command, **kwargs)
+            launch.run(args.fn, where=settings, folder=_job_folder(kwargs), name=args.command, **kwargs)
     except SparsepipeError as exc:
         print(f"sparsepipe {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -103,10 +103,48 @@ def train_rnn(cell: str, model_seed: int, settings: Mapping[str, Any], data: str
     acc, loss, seconds = _fit_recurrent(model, settings["train"], seed, train, test, resolve_device(device),
                                         f"{out_model}.partial", f"rnn {cell} seed {model_seed}")
     config = {"cell": cell, "model_seed": model_seed, "seed": seed, **settings}
-    io.save_checkpoint({"state_dict": model.cpu().state_dict(), "masks": {}, "config": config}, out_model)
+    io.save_checkpoint({"state_dict": model.cpu().state_dict(), "masks": {}, "config": config,
+                        "metrics": {"test_acc": acc, "test_loss": loss, "seconds": seconds}}, out_model)
     io.write_table(pd.DataFrame([{"mode": cell, "model_seed": model_seed, "test_acc": acc, "test_loss": loss,
                                   "epochs": settings["train"]["epochs"], "seconds": seconds}]), out_table)
     log.info("rnn %s seed %d: test accuracy %.4f", cell, model_seed, acc)
+
+
+def prune_rnn(model_path: str, target: str, settings: Mapping[str, Any], data: str, out: str,
+              device: str = "auto", threads: int = 1) -> None:
+    """Magnitude pruning of one dense recurrent model's ``target`` weights (i2h, h2h or both; one threshold over all
+    layers) at every configured percent, each from the dense weights; test accuracy right after pruning and after
+    ``retrain_epochs``. One row per percent; layers left without any weight are recorded by name."""
+    from sparsepipe.prune.recurrent import prune_recurrent  # noqa: PLC0415 (TODO: top-level once it lands)
+
+    _threads(threads)
+    checkpoint = io.load_checkpoint(model_path)
+    config = checkpoint["config"]
+    train, test = _reber_splits(data)
+    target_device = resolve_device(device)
+    dense_acc = checkpoint["metrics"]["test_acc"]
+    rows = []
+    for percent in settings["percents"]:
+        start = time.perf_counter()
+        seed = derive_seed(settings["seed"], "rnn-prune", config["cell"], config["model_seed"], target, percent)
+        seed_everything(seed)
+        model = RecurrentClassifier(config["cell"], VOCABULARY, config["train"]["embedding"], config["hidden"])
+        model.load_state_dict(checkpoint["state_dict"])
+        model.to(target_device)
+        emptied = prune_recurrent(model, target, percent)
+        pruned = evaluate(model, test).accuracy
+        if settings["retrain_epochs"]:
+            optimizer = torch.optim.Adam(model.parameters(), lr=config["train"]["lr"])
+            fit(model, optimizer, train, settings["retrain_epochs"], config["train"]["batch_size"], seed,
+                label=f"{config['cell']} {target} {percent}%")
+        rows.append({"mode": config["cell"], "model_seed": config["model_seed"], "target": target,
+                     "percent": float(percent), "acc_dense": dense_acc, "acc_pruned": pruned,
+                     "acc_retrained": evaluate(model, test).accuracy, "retrain_epochs": settings["retrain_epochs"],
+                     "emptied_layers": ",".join(emptied), "seconds": time.perf_counter() - start})
+        log.info("%s seed %d %s %s%%: pruned %.4f, re-trained %.4f%s", config["cell"], config["model_seed"], target,
+                 percent, pruned, rows[-1]["acc_retrained"], f" (emptied: {rows[-1]['emptied_layers']})" if emptied
+                 else "")
+    io.write_table(pd.DataFrame(rows), out)
 
 
 def train_structured(cell: str, generator: str, shard: int, settings: Mapping[str, Any], graphs_table: str,

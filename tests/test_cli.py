@@ -29,7 +29,7 @@ def test_a_unit_runs_by_hand(tmp_path):
         (lambda tmp: ["structure-runs", "--shards", str(tmp / "no.parquet"), "--features", str(tmp / "f.parquet"),
                       "--out", str(tmp / "o.parquet")], "no.parquet: file not found"),
         (lambda tmp: ["prune", "--model", str(tmp / "model.pt"), "--method", "class_blinded", "--params", "{}",
-                      "--out", str(tmp / "o.parquet")], "model.pt: checkpoint not found"),
+                      "--root", str(tmp), "--out", str(tmp / "o.parquet")], "model.pt: checkpoint not found"),
     ],
 )
 def test_bad_input_is_one_line_naming_what_is_wrong(tmp_path, capsys, args, message):
@@ -42,14 +42,14 @@ def test_bad_input_is_one_line_naming_what_is_wrong(tmp_path, capsys, args, mess
 
 def test_submitit_local_executor_gives_the_same_table_as_in_process(tmp_path):
     settings = {"generator": BA, "seed": 4}
-    launch.run(units.graphs, executor="local", generator="barabasi_albert", settings=settings,
+    launch.run(units.graphs, where={"executor": "local"}, generator="barabasi_albert", settings=settings,
                out=str(tmp_path / "local.parquet"))
-    launch.run(units.graphs, executor="submitit_local", folder=tmp_path / "jobs", generator="barabasi_albert",
-               settings=settings, out=str(tmp_path / "submitit.parquet"))
+    launch.run(units.graphs, where={"executor": "submitit_local"}, folder=tmp_path / "jobs",
+               generator="barabasi_albert", settings=settings, out=str(tmp_path / "submitit.parquet"))
     assert pd.read_parquet(tmp_path / "local.parquet").equals(pd.read_parquet(tmp_path / "submitit.parquet"))
     assert list((tmp_path / "jobs").glob("*/*_log.out"))
 
 
 def test_unknown_executor():
     with pytest.raises(ConfigError, match="unknown executor 'slurmm'"):
-        launch.run(print, executor="slurmm")
+        launch.run(print, where={"executor": "slurmm"})

@@ -4,7 +4,6 @@ import json
 
 R = config["results_dir"]
 VISION = f"{R}/data/vision"  # torchvision dataset root (staged by rule stage_vision)
-EXECUTOR = config["launch"]["executor"]
 DEVICE = config["device"]
 
 
@@ -22,5 +21,7 @@ def cli_json(**dpaths):
     return resolve
 
 
-SP = f"sparsepipe --executor {EXECUTOR}"
+# Where units run (config key launch): not a rule param, so moving work to SLURM reruns nothing.
+LAUNCH = json.dumps(config["launch"] | {"slots": f"{R}/.launch-slots"}, sort_keys=True)
+SP = "sparsepipe --launch {LAUNCH:q}"
 RUNTIME = f"--device {DEVICE}"

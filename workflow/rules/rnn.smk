@@ -40,6 +40,38 @@ rule rnn_table:
         "{SP} collect --inputs {input} --out {output} 2> {log}"
 
 
+rule prune_rnn:
+    input:
+        model=rules.train_rnn.output.model,
+        data=rules.reber_data.output,
+    output:
+        f"{R}/rnn/pruning/{{cell}}/seed{{model_seed}}/{{target}}.parquet",
+    params:
+        settings=cli_json(percents="rnn/prune/percents", retrain_epochs="rnn/prune/retrain_epochs", seed="seed"),
+    log:
+        f"{R}/logs/rnn/prune-{{cell}}-seed{{model_seed}}-{{target}}.log",
+    threads: 1
+    shell:
+        "{SP} prune-rnn {RUNTIME} --threads {threads} --model {input.model} --target {wildcards.target}"
+        " --params {params.settings:q} --data {input.data} --out {output} 2> {log}"
+
+
+rule rnn_pruning_table:
+    input:
+        expand(
+            rules.prune_rnn.output,
+            cell=config["rnn"]["cells"],
+            model_seed=config["rnn"]["seeds"],
+            target=config["rnn"]["prune"]["targets"],
+        ),
+    output:
+        f"{R}/rnn/pruning.parquet",
+    log:
+        f"{R}/logs/rnn/pruning.log",
+    shell:
+        "{SP} collect --inputs {input} --out {output} 2> {log}"
+
+
 rule train_structured:
     input:
         graphs=rules.graphs.output,
