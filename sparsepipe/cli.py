@@ -129,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs", required=True, dest="runs_path")
     p.add_argument("--out-scores", required=True)
     p.add_argument("--out-predictions", required=True)
+    p.add_argument("--out-importance", required=True)
 
     p = _unit(sub, "plots", _plots, "figures of the pruning study and the predictors", settings=False)
     p.add_argument("--pruning", required=True)

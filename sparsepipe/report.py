@@ -45,8 +45,10 @@ def pruning_figure(pruning_path: str, out: str) -> None:
 
 def predictors_figure(scores_path: str, predictions_path: str, out: str) -> None:
     """R² ± std per family and regressor, and predicted against true accuracy."""
-    scores = io.read_table(scores_path, ("family", "regressor", "r2_mean", "r2_std"))
-    predictions = io.read_table(predictions_path, ("family", "regressor", "true", "predicted"))
+    scores = io.read_table(scores_path, ("family", "regressor", "feature_set", "r2_mean", "r2_std"))
+    predictions = io.read_table(predictions_path, ("family", "regressor", "feature_set", "true", "predicted"))
+    scores, predictions = scores[scores["feature_set"] == "all"], predictions[predictions["feature_set"] == "all"]
+    predictions = predictions[predictions["repeat"] == 0]  # each model once
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
     labels = [f"{f}\n{r}" for f, r in zip(scores["family"], scores["regressor"], strict=True)]
     left.bar(labels, scores["r2_mean"], yerr=scores["r2_std"], capsize=4, color="tab:blue")

@@ -272,14 +272,13 @@ def collect(inputs: Sequence[str], out: str) -> None:
     io.write_table(io.concat_tables(inputs), out)
 
 
-def fit_predictors(runs_path: str, settings: Mapping[str, Any], out_scores: str, out_predictions: str) -> None:
-    """Cross-validated structure-only accuracy predictors, per model family."""
+def fit_predictors(runs_path: str, settings: Mapping[str, Any], out_scores: str, out_predictions: str,
+                   out_importance: str) -> None:
+    """Cross-validated structure-only accuracy predictors, per model family and feature set."""
     runs = io.read_table(runs_path, ("family", "test_acc", "graph_id"))
-    scores, predictions = [], []
-    for family in sorted(runs["family"].unique()):
-        s, p = cross_validate(runs, family, settings["regressors"], settings["folds"], settings["repeats"],
-                              derive_seed(settings["seed"], "predict", family))
-        scores.append(s)
-        predictions.append(p)
-    io.write_table(pd.concat(scores, ignore_index=True), out_scores)
-    io.write_table(pd.concat(predictions, ignore_index=True), out_predictions)
+    results = [cross_validate(runs, family, settings["regressors"], settings["folds"], settings["repeats"],
+                              derive_seed(settings["seed"], "predict", family), feature_sets=settings["feature_sets"],
+                              importance=True)
+               for family in sorted(runs["family"].unique())]
+    for index, out in enumerate((out_scores, out_predictions, out_importance)):
+        io.write_table(pd.concat([r[index] for r in results], ignore_index=True), out)

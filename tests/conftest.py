@@ -29,7 +29,8 @@ TINY_OVERRIDES: dict[str, Any] = {
                       "rates": [50], "max_steps": 2, "min_remaining": 0.01, "runs": 1,
                       "retrain": {"mode": "fixed", "epochs": 1, "max_epochs": 3, "min_gain": 0.0},
                       "calibration_samples": 100}},
-    "predict": {"regressors": ["random_forest", "bayesian_ridge"], "folds": 3, "repeats": 1},
+    "predict": {"regressors": ["random_forest", "bayesian_ridge", "mean"], "feature_sets": ["all", "nodes_edges"],
+                "folds": 3, "repeats": 1},
 }
 
 

@@ -7,14 +7,20 @@ rule fit_predictors:
     output:
         scores=f"{R}/predict/scores.parquet",
         predictions=f"{R}/predict/predictions.parquet",
+        importance=f"{R}/predict/importance.parquet",
     params:
-        settings=cli_json(regressors="predict/regressors", folds="predict/folds", repeats="predict/repeats",
-                          seed="seed"),
+        settings=cli_json(
+            regressors="predict/regressors",
+            feature_sets="predict/feature_sets",
+            folds="predict/folds",
+            repeats="predict/repeats",
+            seed="seed",
+        ),
     log:
         f"{R}/logs/predict/fit.log",
     shell:
         "{SP} predict --params {params.settings:q} --runs {input.runs} --out-scores {output.scores}"
-        " --out-predictions {output.predictions} 2> {log}"
+        " --out-predictions {output.predictions} --out-importance {output.importance} 2> {log}"
 
 
 rule plots:
