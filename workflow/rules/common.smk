@@ -1,6 +1,7 @@
 # Shared helpers of the rule files: paths under the results root, and params for the CLI.
 
 import json
+import shlex
 
 R = config["results_dir"]
 VISION = f"{R}/data/vision"  # torchvision dataset root (staged by rule stage_vision)
@@ -23,5 +24,5 @@ def cli_json(**dpaths):
 
 # Where units run (config key launch): not a rule param, so moving work to SLURM reruns nothing.
 LAUNCH = json.dumps(config["launch"] | {"slots": f"{R}/.launch-slots"}, sort_keys=True)
-SP = "sparsepipe --launch {LAUNCH:q}"
+SP = f"sparsepipe --launch {shlex.quote(LAUNCH)}"
 RUNTIME = f"--device {DEVICE}"
