@@ -16,6 +16,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/graphs.smk"
 include: "workflow/rules/rnn.smk"
 include: "workflow/rules/ffn.smk"
+include: "workflow/rules/structure.smk"
 include: "workflow/rules/predict.smk"
 
 

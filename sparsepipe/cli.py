@@ -89,6 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True)
 
+    p = _unit(sub, "train-structured-ffn", units.train_structured_ffn,
+              "train one shard of graph-structured feed-forward nets", runtime=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--generator", required=True)
+    p.add_argument("--shard", type=int, required=True)
+    p.add_argument("--graphs", required=True, dest="graphs_table")
+    p.add_argument("--root", required=True, help="folder of the torchvision datasets")
+    p.add_argument("--out", required=True)
+
     p = _unit(sub, "structure-runs", units.structure_runs, "join structured runs with graph features",
               settings=False)
     p.add_argument("--shards", nargs="+", required=True)

@@ -8,6 +8,15 @@ VISION = f"{R}/data/vision"  # torchvision dataset root (staged by rule stage_vi
 DEVICE = config["device"]
 
 
+wildcard_constraints:
+    cell="gru|lstm|rnn_tanh|rnn_relu",
+    target="i2h|h2h|both",
+    model_seed=r"\d+",
+    shard=r"\d+",
+    generator="[a-z_]+",
+    dataset="[a-z0-9_]+",
+
+
 def cli_json(**dpaths):
     """A params function: the config values at ``dpaths`` (``{wildcard}`` allowed) as one JSON string.
 

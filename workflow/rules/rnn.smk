@@ -1,4 +1,4 @@
-# Reber strings, dense recurrent classifiers and graph-structured recurrent nets.
+# Reber strings, dense recurrent classifiers, and pruning of their input-to-hidden / hidden-to-hidden weights.
 
 
 rule reber_data:
@@ -70,37 +70,3 @@ rule rnn_pruning_table:
         f"{R}/logs/rnn/pruning.log",
     shell:
         "{SP} collect --inputs {input} --out {output} 2> {log}"
-
-
-rule train_structured:
-    input:
-        graphs=rules.graphs.output,
-        data=rules.reber_data.output,
-    output:
-        f"{R}/structure/shards/{{cell}}/{{generator}}-{{shard}}.parquet",
-    params:
-        settings=cli_json(train="structure/train", shards="structure/shards", seed="seed"),
-    log:
-        f"{R}/logs/structure/{{cell}}-{{generator}}-{{shard}}.log",
-    threads: 1
-    shell:
-        "{SP} train-structured {RUNTIME} --threads {threads} --cell {wildcards.cell} --generator {wildcards.generator}"
-        " --shard {wildcards.shard} --params {params.settings:q} --graphs {input.graphs} --data {input.data}"
-        " --out {output} 2> {log}"
-
-
-rule structure_runs:
-    input:
-        shards=expand(
-            rules.train_structured.output,
-            cell=config["structure"]["cells"],
-            generator=sorted(config["graphs"]),
-            shard=range(config["structure"]["shards"]),
-        ),
-        features=rules.graph_features.output,
-    output:
-        f"{R}/structure/runs.parquet",
-    log:
-        f"{R}/logs/structure/runs.log",
-    shell:
-        "{SP} structure-runs --shards {input.shards} --features {input.features} --out {output} 2> {log}"

@@ -1,0 +1,58 @@
+# Graph-structured networks (recurrent on Reber, feed-forward on images), one per graph, trained in shards.
+
+
+rule train_structured:
+    input:
+        graphs=rules.graphs.output,
+        data=rules.reber_data.output,
+    output:
+        f"{R}/structure/shards/rnn_{{cell}}/{{generator}}-{{shard}}.parquet",
+    params:
+        settings=cli_json(train="structure/train", shards="structure/shards", seed="seed"),
+    log:
+        f"{R}/logs/structure/{{cell}}-{{generator}}-{{shard}}.log",
+    threads: 1
+    shell:
+        "{SP} train-structured {RUNTIME} --threads {threads} --cell {wildcards.cell} --generator {wildcards.generator}"
+        " --shard {wildcards.shard} --params {params.settings:q} --graphs {input.graphs} --data {input.data}"
+        " --out {output} 2> {log}"
+
+
+rule train_structured_ffn:
+    input:
+        graphs=rules.graphs.output,
+        data=rules.stage_vision.output,
+    output:
+        f"{R}/structure/shards/ffn_{{dataset}}/{{generator}}-{{shard}}.parquet",
+    params:
+        settings=cli_json(train="structure/ffn/train", shards="structure/shards", seed="seed"),
+    log:
+        f"{R}/logs/structure/ffn_{{dataset}}-{{generator}}-{{shard}}.log",
+    threads: 1
+    shell:
+        "{SP} train-structured-ffn {RUNTIME} --threads {threads} --dataset {wildcards.dataset}"
+        " --generator {wildcards.generator} --shard {wildcards.shard} --params {params.settings:q}"
+        " --graphs {input.graphs} --root {VISION} --out {output} 2> {log}"
+
+
+rule structure_runs:
+    input:
+        shards=expand(
+            rules.train_structured.output,
+            cell=config["structure"]["cells"],
+            generator=sorted(config["graphs"]),
+            shard=range(config["structure"]["shards"]),
+        )
+        + expand(
+            rules.train_structured_ffn.output,
+            dataset=config["structure"]["ffn"]["datasets"],
+            generator=sorted(config["graphs"]),
+            shard=range(config["structure"]["shards"]),
+        ),
+        features=rules.graph_features.output,
+    output:
+        f"{R}/structure/runs.parquet",
+    log:
+        f"{R}/logs/structure/runs.log",
+    shell:
+        "{SP} structure-runs --shards {input.shards} --features {input.features} --out {output} 2> {log}"
