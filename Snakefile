@@ -30,4 +30,4 @@ rule all:
         rules.pruning_table.output,
         rules.pruning_summary.output,
         rules.fit_predictors.output,
-        rules.plots.output,
+        rules.report.output,

@@ -140,22 +140,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-predictions", required=True)
     p.add_argument("--out-importance", required=True)
 
-    p = _unit(sub, "plots", _plots, "figures of the pruning study and the predictors", settings=False)
-    p.add_argument("--pruning", required=True)
-    p.add_argument("--scores", required=True)
-    p.add_argument("--predictions", required=True)
-    p.add_argument("--out-pruning", required=True)
-    p.add_argument("--out-predictors", required=True)
+    p = _unit(sub, "report", _report, "figures and the paper-vs-sparsepipe table of the Snakemake report",
+              settings=False)
+    for name in REPORT_INPUTS:
+        p.add_argument(f"--{name.replace('_', '-')}", required=True, dest=f"in_{name}")
+    for name in REPORT_OUTPUTS:
+        p.add_argument(f"--out-{name.replace('_', '-')}", required=True, dest=f"out_{name}")
 
     p = _unit(sub, "validate-config", _validate_config, "check a config file against the schema", settings=False)
     p.add_argument("config_path", metavar="CONFIG")
     return parser
 
 
-def _plots(**kwargs: Any) -> None:
+REPORT_INPUTS = ("pruning", "summary", "comparisons", "rnn_pruning", "runs", "scores", "predictions", "importance")
+REPORT_OUTPUTS = ("pruning", "rnn_pruning", "structure", "predictors", "importance", "predicted", "paper_table",
+                  "paper_html")
+
+
+def _report(**kwargs: Any) -> None:
     from sparsepipe import report
 
-    report.plots(**kwargs)
+    report.build({n: kwargs[f"in_{n}"] for n in REPORT_INPUTS}, {n: kwargs[f"out_{n}"] for n in REPORT_OUTPUTS})
 
 
 def _validate_config(config_path: str) -> None:
@@ -180,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     kwargs = {k: v for k, v in vars(args).items() if k not in skip}
     settings = dict(args.launch) | ({"executor": args.executor} if args.executor else {})
     try:
-        if args.command in ("validate-config", "plots"):
+        if args.command in ("validate-config", "report"):
             args.fn(**kwargs)
         else:
             launch.run(args.fn, where=settings, folder=_job_folder(kwargs), name=args.command, **kwargs)

@@ -1,72 +1,251 @@
-"""Figures for the Snakemake report: pruning curves and structure-only predictors."""
+"""Figures and the paper-vs-sparsepipe table for the Snakemake report (``snakemake --report``).
+
+Every figure is a PNG written atomically, with labelled axes and units; the captions live in ``workflow/report/``.
+The functions take the stage tables and tolerate missing parts (e.g. no LSTM results) by saying so in the figure.
+"""
 
 from __future__ import annotations
+
+import html
+import math
 
 import matplotlib
 
 matplotlib.use("Agg")  # batch jobs have no display
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 from sparsepipe import io  # noqa: E402
+from sparsepipe.analysis import at_compression  # noqa: E402
+
+COMPRESSION_GRID = np.round(np.arange(0.05, 0.99, 0.025), 3)
+SCATTER_FEATURES = ("nodes", "edges", "layers", "density", "diameter", "average_shortest_path_length",
+                    "degree_var", "betweenness_mean", "closeness_mean", "clustering_mean")
 
 
 def _save(fig: plt.Figure, out: str) -> None:
     with io.atomic_path(out) as tmp:
-        fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
 
 
-def pruning_figure(pruning_path: str, out: str) -> None:
-    """Test accuracy against compression per method, right after pruning and after re-training (mean ± std
-    over runs and models, one line per method and rate)."""
-    table = io.read_table(pruning_path, ("method", "rate", "step", "compression", "acc_pruned", "acc_retrained"))
-    table = table[table["step"] > 0]
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    colours = dict(zip(sorted(table["method"].unique()), plt.cm.tab10.colors, strict=False))
-    for (method, rate), group in table.groupby(["method", "rate"]):
-        stats = group.groupby("step").agg(
-            compression=("compression", "mean"), pruned=("acc_pruned", "mean"), pruned_std=("acc_pruned", "std"),
-            retrained=("acc_retrained", "mean"), retrained_std=("acc_retrained", "std")).fillna(0.0)
-        x = 100 * stats["compression"]
-        ax.plot(x, 100 * stats["retrained"], "-o", color=colours[method], label=f"{method} {rate:g}%, re-trained")
-        ax.fill_between(x, 100 * (stats["retrained"] - stats["retrained_std"]),
-                        100 * (stats["retrained"] + stats["retrained_std"]), color=colours[method], alpha=0.15)
-        ax.plot(x, 100 * stats["pruned"], "--x", color=colours[method], alpha=0.6, label=f"{method} {rate:g}%, pruned")
-    if "acc_dense" in table:
-        ax.axhline(100 * table["acc_dense"].mean(), color="grey", lw=1, ls=":", label="dense")
-    ax.set_xlabel("compression (% of weights removed)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_title("Magnitude pruning of feed-forward nets")
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3)
+def _empty(out: str, message: str) -> None:
+    fig, ax = plt.subplots(figsize=(6, 2))
+    ax.text(0.5, 0.5, message, ha="center", va="center")
+    ax.axis("off")
     _save(fig, out)
 
 
-def predictors_figure(scores_path: str, predictions_path: str, out: str) -> None:
-    """R² ± std per family and regressor, and predicted against true accuracy."""
-    scores = io.read_table(scores_path, ("family", "regressor", "feature_set", "r2_mean", "r2_std"))
-    predictions = io.read_table(predictions_path, ("family", "regressor", "feature_set", "true", "predicted"))
-    scores, predictions = scores[scores["feature_set"] == "all"], predictions[predictions["feature_set"] == "all"]
-    predictions = predictions[predictions["repeat"] == 0]  # each model once
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.5))
-    labels = [f"{f}\n{r}" for f, r in zip(scores["family"], scores["regressor"], strict=True)]
-    left.bar(labels, scores["r2_mean"], yerr=scores["r2_std"], capsize=4, color="tab:blue")
-    left.axhline(0, color="black", lw=0.8)
-    left.set_ylabel("R² (cross-validated)")
-    left.set_title("Structure-only accuracy predictors")
-    for (family, name), group in predictions.groupby(["family", "regressor"]):
-        right.scatter(100 * group["true"], 100 * group["predicted"], s=10, alpha=0.5, label=f"{family} {name}")
-    lo = 100 * min(predictions["true"].min(), predictions["predicted"].min())
-    hi = 100 * max(predictions["true"].max(), predictions["predicted"].max())
-    right.plot([lo, hi], [lo, hi], color="grey", lw=1, ls=":")
-    right.set_xlabel("true test accuracy (%)")
-    right.set_ylabel("predicted test accuracy (%)")
-    right.set_title("Out-of-fold predictions")
-    right.legend(fontsize=7)
+def _colours(names) -> dict:
+    return dict(zip(sorted(set(names)), plt.cm.tab10.colors * 3, strict=False))
+
+
+def pruning_figure(pruning: pd.DataFrame, out: str) -> None:
+    """Accuracy against compression per method: mean ± std over runs (and rates) of the accuracy interpolated on a
+    compression grid; solid after re-training, dashed right after pruning; one panel per dataset and arch."""
+    pruning = pruning[pruning["step"] > 0]
+    if pruning.empty:
+        return _empty(out, "no pruning results")
+    curves = pd.concat([at_compression(pruning, t) for t in COMPRESSION_GRID], ignore_index=True)
+    curves = curves[curves["reached"]]
+    panels = sorted(curves.groupby(["dataset", "arch"]).groups)
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
+    colours = _colours(curves["method"])
+    for ax, (dataset, arch) in zip(axes[0], panels, strict=True):
+        part = curves[(curves["dataset"] == dataset) & (curves["arch"] == arch)]
+        for method, group in part.groupby("method"):
+            stats = group.groupby("target").agg(r=("acc_retrained", "mean"), rs=("acc_retrained", "std"),
+                                                p=("acc_pruned", "mean")).fillna(0.0)
+            x = 100 * stats.index.to_numpy()
+            ax.plot(x, 100 * stats["r"], "-", color=colours[method], lw=2, label=f"{method}")
+            ax.fill_between(x, 100 * (stats["r"] - stats["rs"]), 100 * (stats["r"] + stats["rs"]),
+                            color=colours[method], alpha=0.15)
+            ax.plot(x, 100 * stats["p"], "--", color=colours[method], lw=1, alpha=0.7)
+        ax.axhline(100 * part["acc_dense"].mean(), color="grey", lw=1, ls=":", label="dense")
+        ax.set(xlabel="compression (% of weights removed)", ylabel="test accuracy (%)",
+               title=f"{dataset}, hidden {arch}: solid re-trained, dashed pruned")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
     _save(fig, out)
 
 
-def plots(pruning: str, scores: str, predictions: str, out_pruning: str, out_predictors: str) -> None:
-    pruning_figure(pruning, out_pruning)
-    predictors_figure(scores, predictions, out_predictors)
+def rnn_pruning_figure(pruning: pd.DataFrame, out: str) -> None:
+    """Recurrent nets: accuracy against the percent of targeted weights pruned, per cell type and target."""
+    if pruning.empty:
+        return _empty(out, "no recurrent pruning results")
+    cells, targets = sorted(pruning["mode"].unique()), ["i2h", "h2h", "both"]
+    targets = [t for t in targets if t in set(pruning["target"])]
+    fig, axes = plt.subplots(len(cells), len(targets), figsize=(4 * len(targets), 2.8 * len(cells)), squeeze=False,
+                             sharex=True, sharey=True)
+    for row, cell in enumerate(cells):
+        for col, target in enumerate(targets):
+            ax = axes[row][col]
+            part = pruning[(pruning["mode"] == cell) & (pruning["target"] == target)]
+            stats = part.groupby("percent").agg(p=("acc_pruned", "mean"), ps=("acc_pruned", "std"),
+                                                r=("acc_retrained", "mean"), rs=("acc_retrained", "std")).fillna(0)
+            for column, label, style in (("p", "pruned", "--o"), ("r", "re-trained", "-o")):
+                ax.plot(stats.index, 100 * stats[column], style, ms=3, label=label)
+                ax.fill_between(stats.index, 100 * (stats[column] - stats[column + "s"]),
+                                100 * (stats[column] + stats[column + "s"]), alpha=0.15)
+            ax.set_title(f"{cell}, {target}", fontsize=10)
+            ax.grid(alpha=0.3)
+            if row == len(cells) - 1:
+                ax.set_xlabel("targeted weights pruned (%)")
+            if col == 0:
+                ax.set_ylabel("test accuracy (%)")
+    axes[0][0].legend(fontsize=8)
+    _save(fig, out)
+
+
+def structure_figure(runs: pd.DataFrame, out: str) -> None:
+    """Structural features against test accuracy of the graph-structured models, coloured by generator."""
+    if runs.empty:
+        return _empty(out, "no graph-structured models")
+    features = [f for f in SCATTER_FEATURES if f in runs.columns]
+    families = sorted(runs["family"].unique())
+    fig, axes = plt.subplots(len(families), len(features), figsize=(2.3 * len(features), 2.3 * len(families)),
+                             squeeze=False, sharey="row")
+    colours = _colours(runs["generator"])
+    for row, family in enumerate(families):
+        part = runs[runs["family"] == family]
+        for col, feature in enumerate(features):
+            ax = axes[row][col]
+            for generator, group in part.groupby("generator"):
+                ax.scatter(group[feature], 100 * group["test_acc"], s=8, alpha=0.7, color=colours[generator],
+                           label=generator)
+            ax.tick_params(labelsize=7)
+            if row == len(families) - 1:
+                ax.set_xlabel(feature.replace("_", " "), fontsize=8)
+            if col == 0:
+                ax.set_ylabel(f"{family}\ntest accuracy (%)", fontsize=8)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8)
+    _save(fig, out)
+
+
+def predictors_figure(scores: pd.DataFrame, out: str) -> None:
+    """R² (mean ± std over folds) per regressor and feature set, one panel per family."""
+    families = sorted(scores["family"].unique())
+    fig, axes = plt.subplots(1, len(families), figsize=(max(6, 1.2 * scores["regressor"].nunique()) * len(families),
+                                                          4.2), squeeze=False)
+    sets = sorted(scores["feature_set"].unique())
+    for ax, family in zip(axes[0], families, strict=True):
+        part = scores[scores["family"] == family]
+        regressors = sorted(part["regressor"].unique())
+        width = 0.8 / len(sets)
+        for i, feature_set in enumerate(sets):
+            values = part[part["feature_set"] == feature_set].set_index("regressor").reindex(regressors)
+            ax.bar(np.arange(len(regressors)) + i * width, values["r2_mean"].clip(lower=-1), width,
+                   yerr=values["r2_std"], capsize=2, label=feature_set)
+        ax.set_xticks(np.arange(len(regressors)) + 0.4 - width / 2, regressors, rotation=30, ha="right", fontsize=8)
+        ax.axhline(0, color="black", lw=0.8)
+        ax.axhline(0.81, color="grey", lw=1, ls=":", label="paper's best (0.81)")
+        ax.set(ylabel="R² (cross-validated; clipped at -1)", title=family, ylim=(-1.05, 1.0))
+        ax.legend(fontsize=7)
+    _save(fig, out)
+
+
+def importance_figure(importance: pd.DataFrame, out: str, regressor: str = "random_forest", top: int = 10) -> None:
+    """Permutation importances (MAE increase when a feature is shuffled) of the top features per family."""
+    part = importance[importance["regressor"] == regressor]
+    if part.empty:
+        part = importance
+    if part.empty:
+        return _empty(out, "no permutation importances")
+    families = sorted(part["family"].unique())
+    fig, axes = plt.subplots(1, len(families), figsize=(5 * len(families), 4), squeeze=False)
+    for ax, family in zip(axes[0], families, strict=True):
+        best = part[part["family"] == family].nlargest(top, "importance_mean")[::-1]
+        ax.barh(best["feature"], 100 * best["importance_mean"], xerr=100 * best["importance_std"].fillna(0))
+        ax.set(xlabel="MAE increase when shuffled (accuracy points)", title=f"{family} ({best['regressor'].iloc[0]})")
+        ax.tick_params(labelsize=8)
+    _save(fig, out)
+
+
+def predicted_figure(predictions: pd.DataFrame, out: str, regressor: str = "random_forest") -> None:
+    """Out-of-fold predicted against true accuracy (first repeat, all features), one panel per family."""
+    part = predictions[(predictions["feature_set"] == "all") & (predictions["repeat"] == 0)]
+    if regressor in set(part["regressor"]):
+        part = part[part["regressor"] == regressor]
+    families = sorted(part["family"].unique())
+    cols = min(4, len(families))
+    rows = math.ceil(len(families) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 3.4 * rows), squeeze=False)
+    for ax, family in zip(axes.flat, families, strict=False):
+        group = part[part["family"] == family]
+        ax.scatter(100 * group["true"], 100 * group["predicted"], s=10, alpha=0.6)
+        lo, hi = 100 * min(group["true"].min(), group["predicted"].min()), 100 * max(group["true"].max(),
+                                                                                       group["predicted"].max())
+        ax.plot([lo, hi], [lo, hi], color="grey", lw=1, ls=":")
+        ax.set(xlabel="true test accuracy (%)", ylabel="predicted (%)",
+               title=f"{family} ({group['regressor'].iloc[0]})")
+    for ax in list(axes.flat)[len(families):]:
+        ax.axis("off")
+    _save(fig, out)
+
+
+def paper_table(summary: pd.DataFrame, comparisons: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """Each of the paper's claims beside ours, with the dataset, the number of runs and a verdict."""
+    rows = []
+    for _, s in summary[summary["method"] == "class_blinded"].iterrows():
+        dense = comparisons[(comparisons["dataset"] == s["dataset"]) & (comparisons["arch"] == s["arch"])
+                            & (comparisons["comparison"] == "class_blinded vs dense")]
+        diff = float(dense["mean_difference"].iloc[0]) if len(dense) else float("nan")
+        rows.append({
+            "claim": "class-blinded keeps 97.5% at 80% compression with re-training, 0.5 points above dense (MNIST)",
+            "paper": "97.5% (dense 97.0%)", "dataset": f"{s['dataset']} ({s['arch']})",
+            "runs": int(s["runs_reaching"]),
+            "sparsepipe": f"{100 * s['acc_retrained_mean']:.2f}% ± {100 * s['acc_retrained_std']:.2f} "
+                          f"(dense {100 * s['acc_dense']:.2f}%, difference {100 * diff:+.2f} points)",
+            "verdict": ("reproduced: at or above dense" if diff >= 0 else
+                        "close: within 1 point of dense" if diff > -0.01 else "not reproduced: below dense"),
+        })
+    for _, c in comparisons[comparisons["comparison"] == "class_blinded vs class_uniform"].iterrows():
+        p = c["t_pvalue"]
+        significant = bool(p == p and p < 0.05)
+        rows.append({
+            "claim": "class-uniform is significantly worse than class-blinded (80% compression, re-trained)",
+            "paper": "significantly worse", "dataset": f"{c['dataset']} ({c['arch']})", "runs": int(c["pairs"]),
+            "sparsepipe": f"class-blinded {100 * c['mean_difference']:+.2f} points (paired t-test p = {p:.2g})",
+            "verdict": ("reproduced" if significant and c["mean_difference"] > 0 else
+                        "contradicted" if significant else "not significant"),
+        })
+    rnn = scores[scores["family"].str.startswith("rnn_") & (scores["feature_set"] == "all")]
+    if len(rnn):
+        best = rnn.loc[rnn["r2_mean"].idxmax()]
+        rows.append({
+            "claim": "structure-only predictors reach R² up to 0.81 for RNNs on Reber (GRU, random forest)",
+            "paper": "R² 0.81", "dataset": f"reber ({best['family']}, {best['regressor']})",
+            "runs": int(best["n_models"]),
+            "sparsepipe": f"R² {best['r2_mean']:.2f} ± {best['r2_std']:.2f}",
+            "verdict": "reached" if best["r2_mean"] >= 0.81 else "below the paper's",
+        })
+    return pd.DataFrame(rows, columns=["claim", "paper", "dataset", "runs", "sparsepipe", "verdict"])
+
+
+def table_html(table: pd.DataFrame, title: str) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in table.columns)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in row) + "</tr>"
+                   for row in table.itertuples(index=False))
+    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            "<style>body{font-family:sans-serif;margin:1em}table{border-collapse:collapse}"
+            "td,th{border:1px solid #bbb;padding:4px 8px;text-align:left;vertical-align:top}th{background:#eee}"
+            f"</style></head><body><h2>{html.escape(title)}</h2><table><tr>{head}</tr>{body}</table></body></html>")
+
+
+def build(inputs: dict[str, str], outputs: dict[str, str]) -> None:
+    """All figures and the paper table from the stage tables (paths by name)."""
+    pruning = io.read_table(inputs["pruning"])
+    scores = io.read_table(inputs["scores"])
+    pruning_figure(pruning, outputs["pruning"])
+    rnn_pruning_figure(io.read_table(inputs["rnn_pruning"]), outputs["rnn_pruning"])
+    structure_figure(io.read_table(inputs["runs"]), outputs["structure"])
+    predictors_figure(scores, outputs["predictors"])
+    importance_figure(io.read_table(inputs["importance"]), outputs["importance"])
+    predicted_figure(io.read_table(inputs["predictions"]), outputs["predicted"])
+    table = paper_table(io.read_table(inputs["summary"]), io.read_table(inputs["comparisons"]), scores)
+    io.write_table(table, outputs["paper_table"])
+    with io.atomic_path(outputs["paper_html"]) as tmp:
+        tmp.write_text(table_html(table, "The paper's numbers beside sparsepipe's"))
