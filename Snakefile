@@ -18,6 +18,7 @@ include: "workflow/rules/rnn.smk"
 include: "workflow/rules/ffn.smk"
 include: "workflow/rules/structure.smk"
 include: "workflow/rules/predict.smk"
+include: "workflow/rules/nas.smk"
 
 
 rule all:
@@ -31,3 +32,4 @@ rule all:
         rules.pruning_summary.output,
         rules.fit_predictors.output,
         rules.report.output,
+        expand(rules.nas.output, task=config["nas"]["tasks"]),

@@ -140,6 +140,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-predictions", required=True)
     p.add_argument("--out-importance", required=True)
 
+    p = _unit(sub, "search", units.search_architectures, "genetic architecture search of one task, resumable")
+    p.add_argument("--task", required=True, help="ffn_<dataset> or rnn_<cell>")
+    p.add_argument("--data", required=True, help="vision dataset root (ffn_*) or the Reber table (rnn_*)")
+    p.add_argument("--out-table", required=True)
+    p.add_argument("--out-graph", required=True, help="the best structure, as GraphML")
+
     p = _unit(sub, "report", _report, "figures and the paper-vs-sparsepipe table of the Snakemake report",
               settings=False)
     for name in REPORT_INPUTS:
@@ -187,6 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command in ("validate-config", "report"):
             args.fn(**kwargs)
+        elif args.command == "search":  # stays here and sends each generation's trainings through launch
+            args.fn(**kwargs, where=settings, jobs_folder=str(_job_folder(kwargs)))
         else:
             launch.run(args.fn, where=settings, folder=_job_folder(kwargs), name=args.command, **kwargs)
     except SparsepipeError as exc:

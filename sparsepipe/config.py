@@ -43,4 +43,12 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     if not isinstance(config, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys at the top level")
     validate_config(config, str(path))
+    check_semantics(config)
     return config
+
+
+def check_semantics(config: dict[str, Any]) -> None:
+    """Cross-key rules the schema cannot express (called by the Snakefile's rules and the CLI)."""
+    from sparsepipe import nas
+
+    nas.check_settings(config["nas"])

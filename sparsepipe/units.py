@@ -7,16 +7,18 @@ the unit's key (:func:`sparsepipe.seeds.derive_seed`), so any unit rerun alone g
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import networkx as nx
 import pandas as pd
 import torch
 
-from sparsepipe import io
+from sparsepipe import io, launch, nas
 from sparsepipe.analysis import paper_check
 from sparsepipe.data.reber import VOCABULARY, generate_reber, tensors_of
 from sparsepipe.data.vision import TensorSplits, load_vision, stage
@@ -317,3 +319,58 @@ def fit_predictors(runs_path: str, settings: Mapping[str, Any], out_scores: str,
                for family in sorted(runs["family"].unique())]
     for index, out in enumerate((out_scores, out_predictions, out_importance)):
         io.write_table(pd.concat([r[index] for r in results], ignore_index=True), out)
+
+
+# --- genetic architecture search ----------------------------------------------------------------------------------
+
+@functools.lru_cache(maxsize=4)
+def _nas_data(task: str, data: str, samples: int, seed: int
+              ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+    """Training and validation tensors of a search task (loaded once per process)."""
+    generator = torch.Generator().manual_seed(seed)
+    if task.startswith("ffn_"):
+        vision = load_vision(task.removeprefix("ffn_"), 0.2, seed, data)
+        keep = torch.randperm(len(vision.y_train), generator=generator)[:samples]
+        return (vision.x_train[keep], vision.y_train[keep]), (vision.x_val, vision.y_val)
+    train, _ = _reber_splits(data)
+    order = torch.randperm(len(train[-1]), generator=generator)
+    cut = min(samples, int(0.8 * len(order)))
+    return tuple(t[order[:cut]] for t in train), tuple(t[order[cut:]] for t in train)
+
+
+def train_candidate(task: str, genome: str, seed: int, settings: Mapping[str, Any], data: str) -> float:
+    """Fitness of one search candidate: validation accuracy of its network after a short training."""
+    torch.set_num_threads(1)
+    spec = settings["train"]
+    train, validation = _nas_data(task, data, spec["train_samples"], derive_seed(settings["seed"], "nas-data"))
+    seed_everything(seed)
+    structure = nas.layered(nas.Genome.from_json(genome))
+    if task.startswith("ffn_"):
+        model: torch.nn.Module = StructuredFFN(structure, train[0].shape[1], int(train[-1].max()) + 1)
+    else:
+        model = StructuredRNN(structure, task.removeprefix("rnn_"), VOCABULARY, spec["embedding"])
+    fit(model, torch.optim.Adam(model.parameters(), lr=spec["lr"]), train, spec["epochs"], spec["batch_size"], seed)
+    return evaluate(model, validation).accuracy
+
+
+def search_architectures(task: str, settings: Mapping[str, Any], data: str, out_table: str, out_graph: str,
+                         where: Mapping[str, Any] | None = None, jobs_folder: str | None = None) -> None:
+    """The genetic search of one task, generation by generation; resumes from ``<out_table>.partial``.
+
+    Each generation's trainings go through :func:`sparsepipe.launch.run_array` (a job array on SLURM).
+    """
+    partial = Path(f"{out_table}.partial")
+    history = io.read_table(partial) if partial.is_file() else None
+
+    def evaluate_all(genomes: list[nas.Genome], seeds: list[int]) -> list[float]:
+        calls = [{"task": task, "genome": g.to_json(), "seed": s, "settings": settings, "data": data}
+                 for g, s in zip(genomes, seeds, strict=True)]
+        return launch.run_array(train_candidate, calls, where=where, folder=jobs_folder, name=f"nas-{task}")
+
+    table = nas.search(settings, settings["generators"], evaluate_all, derive_seed(settings["seed"], "nas", task),
+                       history=history, on_generation=lambda t: io.write_table(t, partial))
+    best = nas.best_genome(table)
+    with io.atomic_path(out_graph) as tmp:
+        nx.write_graphml(best.dag(), tmp)
+    io.write_table(table, out_table)
+    partial.unlink(missing_ok=True)

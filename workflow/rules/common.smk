@@ -3,6 +3,10 @@
 import json
 import shlex
 
+from sparsepipe.config import check_semantics
+
+check_semantics(config)  # cross-key rules the schema cannot express, e.g. nas.population > nas.elites
+
 R = config["results_dir"]
 VISION = f"{R}/data/vision"  # torchvision dataset root (staged by rule stage_vision)
 DEVICE = config["device"]

@@ -1,0 +1,84 @@
+import random
+
+import pandas as pd
+import pytest
+
+from sparsepipe import nas
+from sparsepipe.errors import ConfigError
+
+CHOICES = {"barabasi_albert": {"nodes": [8, 12], "m": [1, 2]}, "watts_strogatz": {"nodes": [8, 12], "k": [2, 4],
+                                                                                  "p": [0.3]}}
+SETTINGS = {"population": 6, "elites": 2, "generations": 4, "tournament": 2, "mutation_rate": 0.3,
+            "crossover_rate": 0.5, "predictor": False, "screen_factor": 4, "generators": CHOICES}
+
+
+def synthetic(genomes, seeds):
+    """A fitness that depends on structure alone: best at 3 sources and 30 edges."""
+    out = []
+    for g in genomes:
+        layered = nas.layered(g)
+        out.append(1.0 - abs(len(layered.sources) - 3) / 10 - abs(len(g.edges) - 30) / 60)
+    return out
+
+
+def test_variation_always_gives_valid_structural_priors():
+    rng = random.Random(0)
+    population = [nas.random_genome(rng, CHOICES) for _ in range(10)]
+    for _ in range(200):
+        child = nas.crossover(rng.choice(population), rng.choice(population), rng)
+        child = nas.mutate(child, rng, 0.5, CHOICES)
+        layered = nas.layered(child)  # raises on an invalid graph
+        assert child.nodes == layered.dag.number_of_nodes() and all(u < v for u, v in child.edges)
+        population[rng.randrange(10)] = child
+
+
+def test_search_is_seeded_and_resumes_where_it_stopped():
+    full = nas.search(SETTINGS, CHOICES, synthetic, seed=3)
+    assert full.equals(nas.search(SETTINGS, CHOICES, synthetic, seed=3))
+    saved = {}
+
+    def dies_in_generation_three(genomes, seeds):
+        if saved.get("table") is not None and saved["table"]["generation"].max() == 2:
+            raise KeyboardInterrupt("killed")
+        return synthetic(genomes, seeds)
+
+    with pytest.raises(KeyboardInterrupt):
+        nas.search(SETTINGS, CHOICES, dies_in_generation_three, seed=3,
+                   on_generation=lambda t: saved.__setitem__("table", t))
+    resumed = nas.search(SETTINGS, CHOICES, synthetic, seed=3, history=saved["table"])
+    pd.testing.assert_frame_equal(resumed, full)
+
+
+def test_elitism_and_population_bookkeeping():
+    table = nas.search(SETTINGS, CHOICES, synthetic, seed=1)
+    for generation, group in table.groupby("generation"):
+        assert group["in_population"].sum() == SETTINGS["population"]
+        if generation > 0:
+            assert group["elite"].sum() == SETTINGS["elites"]
+            previous = table[(table["generation"] == generation - 1) & table["in_population"]]
+            assert set(group[group["elite"]]["individual"]) == set(previous.nlargest(2, "measured")["individual"])
+    assert table["trained"].sum() == 6 + 4 * 4
+
+
+def test_the_predictor_screens_offspring_and_saves_trainings():
+    guided = nas.search(SETTINGS | {"predictor": True}, CHOICES, synthetic, seed=5)
+    blind = nas.search(SETTINGS, CHOICES, synthetic, seed=5)
+    later = guided[guided["generation"] > 0]
+    assert len(later[~later["elite"]]) == 4 * 4 * 4  # screen_factor x offspring candidates per generation
+    assert later["trained"].sum() == 4 * 4 and later[later["trained"]]["predicted"].notna().all()
+    assert later[~later["trained"] & ~later["elite"]]["measured"].isna().all()
+    assert guided["trained"].sum() == blind["trained"].sum()
+    best_blind = blind[blind["trained"]]["measured"].max()
+    assert guided[guided["trained"]]["measured"].max() >= best_blind
+    assert nas.trainings_to_reach(guided, best_blind) <= nas.trainings_to_reach(blind, best_blind)
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"population": 2, "elites": 2}, "nas.population: 2 must exceed nas.elites"),
+    ({"generations": 0}, "nas.generations"),
+    ({"mutation_rate": 1.5}, r"nas.mutation_rate: 1.5 is outside \[0, 1\]"),
+    ({"generators": {"erdos": {}}}, "unknown generator 'erdos'"),
+])
+def test_bad_settings(change, message):
+    with pytest.raises(ConfigError, match=message):
+        nas.check_settings(SETTINGS | change)

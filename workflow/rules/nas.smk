@@ -1,0 +1,40 @@
+# Genetic architecture search guided by performance prediction: one resumable job per task; each generation's
+# trainings go through sparsepipe.launch (a job array on SLURM).
+
+
+def nas_data(wildcards):
+    return rules.reber_data.output if wildcards.task.startswith("rnn_") else expand(
+        rules.stage_vision.output, dataset=wildcards.task.removeprefix("ffn_")
+    )
+
+
+def nas_data_arg(wildcards, input):
+    return input.data if wildcards.task.startswith("rnn_") else VISION
+
+
+rule nas:
+    input:
+        data=nas_data,
+    output:
+        table=f"{R}/nas/{{task}}/individuals.parquet",
+        graph=f"{R}/nas/{{task}}/best.graphml",
+    params:
+        settings=cli_json(
+            population="nas/population",
+            elites="nas/elites",
+            generations="nas/generations",
+            tournament="nas/tournament",
+            mutation_rate="nas/mutation_rate",
+            crossover_rate="nas/crossover_rate",
+            predictor="nas/predictor",
+            screen_factor="nas/screen_factor",
+            generators="nas/generators",
+            train="nas/train",
+            seed="seed",
+        ),
+        data=nas_data_arg,
+    log:
+        f"{R}/logs/nas/{{task}}.log",
+    shell:
+        "{SP} search --task {wildcards.task} --params {params.settings:q} --data {params.data}"
+        " --out-table {output.table} --out-graph {output.graph} 2> {log}"
