@@ -1,15 +1,22 @@
+import json
+
 import networkx as nx
 import pytest
 
-from sparsepipe.errors import ConfigError, GraphError
+from sparsepipe.errors import ConfigError, DataError, GraphError
 from sparsepipe.graphs import generate_graphs, layered_dag, to_dag
-from sparsepipe.graphs.generators import graph_from_row
+from sparsepipe.graphs.generators import REDRAWS, graph_from_row
+from sparsepipe.seeds import derive_seed
 
 BA = {"count": 6, "nodes": [10, 14], "m": [1, 2]}
 WS = {"count": 6, "nodes": [10, 14], "k": [2, 4], "p": [0.1, 0.9]}
+ER = {"count": 8, "nodes": [10, 14], "p": [0.3, 0.5]}
+NWS = {"count": 6, "nodes": [10, 14], "k": [2, 4], "p": [0.1, 0.9]}
+RR = {"count": 6, "nodes": [10, 14], "d": [2, 3]}
 
 
-@pytest.mark.parametrize(("name", "settings"), [("barabasi_albert", BA), ("watts_strogatz", WS)])
+@pytest.mark.parametrize(("name", "settings"), [("barabasi_albert", BA), ("watts_strogatz", WS), ("erdos_renyi", ER),
+                                                ("newman_watts_strogatz", NWS), ("random_regular", RR)])
 def test_generated_graphs_are_seeded_sized_and_oriented(name, settings):
     table = generate_graphs(name, settings, global_seed=7)
     again = generate_graphs(name, settings, global_seed=7)
@@ -21,6 +28,10 @@ def test_generated_graphs_are_seeded_sized_and_oriented(name, settings):
     for row in table.to_dict("records"):
         assert all(u < v for u, v in zip(row["src"], row["dst"], strict=True))
         assert nx.is_directed_acyclic_graph(graph_from_row(row))
+        layered_dag(graph_from_row(row), row["graph_id"])  # usable: raises otherwise
+        params = json.loads(row["params"])
+        assert row["nodes"] == params["nodes"]
+        assert row["seed"] == derive_seed(7, "graph", name, int(row["graph_id"].rsplit("-", 1)[1]))
 
 
 def test_adding_graphs_keeps_the_earlier_ones():
@@ -60,3 +71,155 @@ def test_bad_generator_settings():
         generate_graphs("erdos", BA, 0)
     with pytest.raises(ConfigError, match="m=5 must satisfy"):
         generate_graphs("barabasi_albert", {"count": 1, "nodes": [5], "m": [5]}, 0)
+
+
+def _undirected(row):
+    return graph_from_row(row).to_undirected()
+
+
+def test_random_regular_graphs_have_degree_d():
+    for row in generate_graphs("random_regular", RR, 3).to_dict("records"):
+        d = json.loads(row["params"])["d"]
+        assert {deg for _, deg in _undirected(row).degree()} == {d}
+        assert len(row["src"]) == row["nodes"] * d // 2
+
+
+def test_newman_watts_strogatz_keeps_its_ring_and_adds_shortcuts():
+    table = generate_graphs("newman_watts_strogatz", {"count": 4, "nodes": [12], "k": [4], "p": [0.5]}, 0)
+    for row in table.to_dict("records"):
+        graph = _undirected(row)
+        assert all(graph.has_edge(i, (i + j) % 12) for i in range(12) for j in (1, 2))
+        assert graph.number_of_edges() >= 24
+    assert any(graph_from_row(row).number_of_edges() > 24 for row in table.to_dict("records"))
+
+
+def test_erdos_renyi_redraws_graphs_with_isolated_nodes():
+    # nodes=12, p=0.2: about half of the first draws have an isolated node
+    settings = {"count": 12, "nodes": [12], "p": [0.2]}
+    redrawn = 0
+    for row in generate_graphs("erdos_renyi", settings, 0).to_dict("records"):
+        first = nx.gnp_random_graph(12, 0.2, seed=row["seed"])
+        graph = _undirected(row)
+        assert row["nodes"] == 12 and not list(nx.isolates(graph))
+        if list(nx.isolates(first)):
+            redrawn += 1
+            again = [nx.gnp_random_graph(12, 0.2, seed=derive_seed(row["seed"], "redraw", k)) for k in range(1, 50)]
+            assert any(set(graph.edges()) == set(g.edges()) for g in again)
+        else:
+            assert set(graph.edges()) == set(first.edges())
+    assert redrawn > 0
+
+
+def test_erdos_renyi_drop_removes_isolated_nodes_and_renumbers():
+    settings = {"count": 6, "nodes": [20], "p": [0.05], "isolated": "drop"}
+    table = generate_graphs("erdos_renyi", settings, 0)
+    assert (table["nodes"] < 20).any()
+    for row in table.to_dict("records"):
+        graph = _undirected(row)
+        assert not list(nx.isolates(graph))
+        assert sorted(graph) == list(range(row["nodes"]))
+
+
+def test_erdos_renyi_gives_up_naming_the_graph():
+    message = rf"erdos_renyi-0000: .*no usable graph in {REDRAWS} draws.*larger p or isolated: drop"
+    with pytest.raises(GraphError, match=message):
+        generate_graphs("erdos_renyi", {"count": 1, "nodes": [60], "p": [0.001]}, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "settings", "message"),
+    [
+        ("erdos_renyi", {"count": 1, "nodes": [10], "p": [0]},
+         r"graphs\.erdos_renyi\.p: expected probabilities in \(0, 1\], got 0"),
+        ("erdos_renyi", {"count": 1, "nodes": [10], "p": [1.5]}, r"graphs\.erdos_renyi\.p: .*got 1\.5"),
+        ("erdos_renyi", {"count": 1, "nodes": [1], "p": [0.5]}, r"graphs\.erdos_renyi\.nodes: expected integers >= 2"),
+        ("erdos_renyi", {"count": 1, "nodes": [10]}, r"graphs\.erdos_renyi: missing keys \['p'\]"),
+        ("erdos_renyi", {"count": 1, "nodes": [10], "p": [0.5], "q": 1}, r"graphs\.erdos_renyi: unknown keys \['q'\]"),
+        ("erdos_renyi", {"count": 1, "nodes": [10], "p": [0.5], "isolated": "keep"},
+         r"graphs\.erdos_renyi\.isolated: expected one of \['redraw', 'drop'\]"),
+        ("erdos_renyi", {"count": 0, "nodes": [10], "p": [0.5]},
+         r"graphs\.erdos_renyi\.count: expected an integer >= 1"),
+        ("erdos_renyi", {"count": 1, "nodes": 10, "p": [0.5]},
+         r"graphs\.erdos_renyi\.nodes: expected a non-empty list"),
+        ("newman_watts_strogatz", {"count": 1, "nodes": [10], "k": [3], "p": [0.5]},
+         r"graphs\.newman_watts_strogatz\.k: expected even integers >= 2"),
+        ("newman_watts_strogatz", {"count": 1, "nodes": [10], "k": [10], "p": [0.5]},
+         r"graphs\.newman_watts_strogatz\.k: k=10 must satisfy 2 <= k < nodes=10"),
+        ("newman_watts_strogatz", {"count": 1, "nodes": [10], "k": [2], "p": [-0.1]},
+         r"graphs\.newman_watts_strogatz\.p: expected probabilities in \[0, 1\]"),
+        # every combination of choices is checked, whatever gets drawn
+        ("random_regular", {"count": 1, "nodes": [10, 11], "d": [2, 3]},
+         r"graphs\.random_regular\.d: d=3 with nodes=11 makes nodes\*d odd; expected nodes\*d even"),
+        ("random_regular", {"count": 1, "nodes": [6], "d": [6]}, r"graphs\.random_regular\.d: d=6 must satisfy"),
+        ("random_regular", {"count": 1, "nodes": [6], "d": [0]}, r"graphs\.random_regular\.d: expected integers >= 1"),
+        ("random_regular", {"count": 1, "nodes": [6], "d": [True]}, r"graphs\.random_regular\.d: expected integers"),
+    ],
+)
+def test_bad_parameters_name_the_key(name, settings, message):
+    with pytest.raises(ConfigError, match=message):
+        generate_graphs(name, settings, 0)
+
+
+# --- user-supplied graphs --------------------------------------------------------------------------------------
+
+def _files_table(tmp_path, *files):
+    return generate_graphs("files", {"paths": [str(tmp_path / f) for f in files]}, 0)
+
+
+def test_files_graphml_edgelist_and_csv(tmp_path):
+    # GraphML with string labels: natural order n0 < n2 < n10
+    labelled = nx.DiGraph([("n10", "n2"), ("n2", "n0"), ("n0", "n10"), ("n10", "n3")])
+    nx.write_graphml(labelled, tmp_path / "a.graphml")
+    # edge list with integer labels, a comment, a weight column and a duplicate (reversed) edge
+    (tmp_path / "b.edgelist").write_text("# my graph\n10 2 0.5\n2 7\n7 10  # trailing comment\n2 10\n\n")
+    (tmp_path / "c.csv").write_text("source,target,weight\n1,3,0.1\n3,2,0.2\n")
+    (tmp_path / "d.txt").write_text("a b\nb c\nc a\n")
+    table = _files_table(tmp_path, "a.graphml", "b.edgelist", "c.csv", "d.txt")
+    assert list(table["graph_id"]) == ["files-0000", "files-0001", "files-0002", "files-0003"]
+    assert set(table["generator"]) == {"files"}
+    assert [json.loads(p)["path"] for p in table["params"]] == [str(tmp_path / f) for f in
+                                                                ("a.graphml", "b.edgelist", "c.csv", "d.txt")]
+    rows = table.to_dict("records")
+    # n0 -> 0, n2 -> 1, n3 -> 2, n10 -> 3; the file's own directions are not kept
+    assert (rows[0]["nodes"], list(zip(rows[0]["src"], rows[0]["dst"], strict=True))) == (
+        4, [(0, 1), (0, 3), (1, 3), (2, 3)])
+    # 2 -> 0, 7 -> 1, 10 -> 2 (numerically, not as text)
+    assert (rows[1]["nodes"], list(zip(rows[1]["src"], rows[1]["dst"], strict=True))) == (3, [(0, 1), (0, 2), (1, 2)])
+    assert (rows[2]["nodes"], list(zip(rows[2]["src"], rows[2]["dst"], strict=True))) == (3, [(0, 2), (1, 2)])
+    assert rows[3]["nodes"] == 3 and len(rows[3]["src"]) == 3
+    assert table.equals(_files_table(tmp_path, "a.graphml", "b.edgelist", "c.csv", "d.txt"))
+
+
+def test_files_drop_self_loops(tmp_path):
+    (tmp_path / "loops.txt").write_text("0 0\n0 1\n1 2\n2 2\n")
+    row = _files_table(tmp_path, "loops.txt").iloc[0]
+    assert list(zip(row["src"], row["dst"], strict=True)) == [(0, 1), (1, 2)]
+
+
+def test_missing_and_unreadable_files_are_named(tmp_path):
+    with pytest.raises(DataError, match=r"nope\.graphml: no such file; expected GraphML file"):
+        _files_table(tmp_path, "nope.graphml")
+    (tmp_path / "bad.graphml").write_text("<graphml><graph><node id=")
+    with pytest.raises(DataError, match=r"bad\.graphml: unreadable .*expected GraphML file"):
+        _files_table(tmp_path, "bad.graphml")
+    (tmp_path / "bin.edgelist").write_bytes(b"\xff\xfe\x00 1")
+    with pytest.raises(DataError, match=r"bin\.edgelist: unreadable .*expected an edge list \('u v' per line\)"):
+        _files_table(tmp_path, "bin.edgelist")
+
+
+def test_bad_files_settings(tmp_path):
+    with pytest.raises(ConfigError, match=r"graphs\.files\.paths: .*g\.gml: unknown extension '\.gml'; expected"):
+        _files_table(tmp_path, "g.gml")
+    with pytest.raises(ConfigError, match=r"graphs\.files\.paths: expected a non-empty list"):
+        generate_graphs("files", {"paths": []}, 0)
+    with pytest.raises(ConfigError, match=r"graphs\.files: unknown keys \['count'\]"):
+        generate_graphs("files", {"paths": ["a.txt"], "count": 1}, 0)
+
+
+@pytest.mark.parametrize(("text", "message"),
+                         [("0 1\n2\n", "isolated nodes"), ("7\n", "1 node"), ("# empty\n", "0 node")])
+def test_unusable_files_name_the_graph_and_its_file(tmp_path, text, message):
+    (tmp_path / "ok.txt").write_text("0 1\n")
+    (tmp_path / "bad.txt").write_text(text)
+    with pytest.raises(GraphError, match=rf"files-0001 \(.*bad\.txt\).*{message}"):
+        _files_table(tmp_path, "ok.txt", "bad.txt")

@@ -18,6 +18,7 @@ wildcard_constraints:
     model_seed=r"\d+",
     shard=r"\d+",
     generator="[a-z_]+",
+    task="[a-z0-9_]+",
     dataset="[a-z0-9_]+",
 
 

@@ -2,6 +2,8 @@
 
 
 rule graphs:
+    input:
+        lambda wc: config["graphs"]["files"]["paths"] if wc.generator == "files" else [],
     output:
         f"{R}/graphs/{{generator}}.parquet",
     params:
