@@ -32,7 +32,7 @@ def _broken(path, value):
         (["ffn", "prune", "rates"], [0], r"ffn/prune/rates/0: 0 is less than or equal to the minimum of 0"),
         (["ffn", "prune", "rates"], [50, 100], r"ffn/prune/rates/1: 100 is greater than or equal to the maximum"),
         (["ffn", "prune", "methods"], ["class_blind"], r"ffn/prune/methods/0: 'class_blind' is not one of"),
-        (["graphs", "erdos_renyi"], {"count": 2}, r"graphs.*'erdos_renyi' was unexpected"),
+        (["graphs", "erdos"], {"count": 2}, r"graphs.*'erdos' was unexpected"),
         (["graphs", "barabasi_albert", "nodes"], [0], r"graphs/barabasi_albert/nodes/0: 0 is less than the minimum"),
         (["graphs", "watts_strogatz", "count"], -3, r"graphs/watts_strogatz/count: -3 is less than the minimum"),
         (["device"], "tpu", r"device: 'tpu' is not one of"),
