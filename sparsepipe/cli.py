@@ -130,12 +130,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-summary", required=True)
     p.add_argument("--out-comparisons", required=True)
 
+    p = _unit(sub, "pruned-runs", units.pruned_runs, "pruned feed-forward nets as rows of the runs contract",
+              settings=False)
+    p.add_argument("--pruning", required=True, dest="pruning_path")
+    p.add_argument("--out", required=True)
+
     p = _unit(sub, "collect", units.collect, "concatenate per-unit tables into a stage table", settings=False)
     p.add_argument("--inputs", nargs="+", required=True)
     p.add_argument("--out", required=True)
 
     p = _unit(sub, "predict", units.fit_predictors, "cross-validated accuracy predictors from structure")
-    p.add_argument("--runs", required=True, dest="runs_path")
+    p.add_argument("--runs", nargs="+", required=True, dest="runs_paths", help="tables of the runs contract")
     p.add_argument("--out-scores", required=True)
     p.add_argument("--out-predictions", required=True)
     p.add_argument("--out-importance", required=True)

@@ -37,7 +37,7 @@ REGRESSORS: dict[str, Callable[[int], object]] = {
     "linear": lambda seed: LinearRegression(),
     "mean": lambda seed: DummyRegressor(strategy="mean"),
 }
-FEATURE_SETS = ("all", "nodes_edges", "without_nodes_edges", "variances")
+FEATURE_SETS = ("all", "nodes_edges", "without_nodes_edges", "variances", "weights_only")
 KEY_COLUMNS = ("graph_id", "generator", "seed", "params", "family", "test_acc", "test_loss", "epochs", "seconds")
 
 
@@ -59,6 +59,8 @@ def feature_columns(table: pd.DataFrame, feature_set: str, candidates: Sequence[
         return [c for c in columns if c not in ("nodes", "edges")]
     if feature_set == "variances":
         return [c for c in columns if c.endswith("_var")]
+    if feature_set == "weights_only":  # the baseline of pruned nets: how many weights survive, nothing else
+        return [c for c in columns if c == "edges"]
     raise ConfigError(f"predict.feature_sets: unknown feature set {feature_set!r}; "
                       f"expected one of {list(FEATURE_SETS)}")
 

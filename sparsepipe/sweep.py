@@ -21,6 +21,7 @@ from torch import nn
 
 from sparsepipe.data.vision import TensorSplits
 from sparsepipe.errors import ConfigError
+from sparsepipe.features import network_features
 from sparsepipe.models.ffn import linear_layers
 from sparsepipe.prune.magnitude import LayerEmptied, prune_step, remaining
 from sparsepipe.seeds import derive_seed
@@ -103,6 +104,8 @@ def prune_runs(model: nn.Module, method: str, value: float, data: TensorSplits, 
         last = {"step": step, "weights_remaining": left, "compression": 1 - left / original,
                 "acc_pruned": pruned, "acc_retrained": evaluate(model, test).accuracy, "retrain_epochs": epochs,
                 "seconds": time.perf_counter() - start, "stop_reason": ""}
+        if settings.get("network_features"):  # the "hidden structure": graph of the surviving weights
+            last |= network_features(layers, name=f"{method} {value} step {step}")
         log.info("%s %s=%s step %d: compression %.3f, pruned %.4f, re-trained %.4f (%d epochs)", method, strategy,
                  value, step, last["compression"], pruned, last["acc_retrained"], epochs)
         if left / original < settings["min_remaining"]:

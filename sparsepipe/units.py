@@ -291,7 +291,23 @@ def prune_ffn(model_path: str, method: str, settings: Mapping[str, Any], root: s
             model.to(target)
             for row in prune_runs(model, method, rate, data, settings, config["train"], seed):
                 rows.append(key | {"rate": float(rate), "run": run, "acc_dense": dense_acc} | row)
-    io.write_table(pd.DataFrame(rows, columns=PRUNING_COLUMNS), out)
+    table = pd.DataFrame(rows)
+    io.write_table(table[PRUNING_COLUMNS + [c for c in table.columns if c not in PRUNING_COLUMNS]], out)
+
+
+def pruned_runs(pruning_path: str, out: str) -> None:
+    """Every pruned feed-forward net (one per pruning step) as a row of the runs contract: family
+    ``pruned_ffn_<dataset>``, its re-trained test accuracy, and the features of the graph of its surviving weights."""
+    pruning = io.read_table(pruning_path, PRUNING_COLUMNS)
+    pruning = pruning[(pruning["step"] > 0) & pruning.get("edges", pd.Series(dtype=float)).notna()]
+    keys = ["dataset", "arch", "model_seed", "method", "rate", "run", "step"]
+    runs = pd.DataFrame({
+        "graph_id": ["/".join(map(str, k)) for k in pruning[keys].itertuples(index=False)],
+        "generator": pruning["method"], "family": "pruned_ffn_" + pruning["dataset"],
+        "test_acc": pruning["acc_retrained"], "test_loss": float("nan"), "epochs": pruning["retrain_epochs"],
+        "seconds": pruning["seconds"]})
+    features = pruning.drop(columns=[c for c in pruning.columns if c in PRUNING_COLUMNS])
+    io.write_table(pd.concat([runs.reset_index(drop=True), features.reset_index(drop=True)], axis=1), out)
 
 
 # --- tables and predictors ------------------------------------------------------------------------------------
@@ -309,10 +325,10 @@ def collect(inputs: Sequence[str], out: str) -> None:
     io.write_table(io.concat_tables(inputs), out)
 
 
-def fit_predictors(runs_path: str, settings: Mapping[str, Any], out_scores: str, out_predictions: str,
+def fit_predictors(runs_paths: Sequence[str], settings: Mapping[str, Any], out_scores: str, out_predictions: str,
                    out_importance: str) -> None:
     """Cross-validated structure-only accuracy predictors, per model family and feature set."""
-    runs = io.read_table(runs_path, ("family", "test_acc", "graph_id"))
+    runs = io.concat_tables(runs_paths, ("family", "test_acc", "graph_id"))
     results = [cross_validate(runs, family, settings["regressors"], settings["folds"], settings["repeats"],
                               derive_seed(settings["seed"], "predict", family), feature_sets=settings["feature_sets"],
                               importance=True)

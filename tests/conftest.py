@@ -30,12 +30,12 @@ TINY_OVERRIDES: dict[str, Any] = {
             "prune": {"methods": ["class_blinded", "class_uniform"], "schedule": "iterative", "strategy": "percent",
                       "rates": [50], "max_steps": 2, "min_remaining": 0.01, "runs": 1,
                       "retrain": {"mode": "fixed", "epochs": 1, "max_epochs": 3, "min_gain": 0.0},
-                      "calibration_samples": 100}},
+                      "calibration_samples": 100, "network_features": True}},
     "nas": {"tasks": ["ffn_digits"], "population": 4, "elites": 1, "generations": 1, "tournament": 2,
             "mutation_rate": 0.3, "crossover_rate": 0.5, "predictor": True, "screen_factor": 2,
             "generators": {"barabasi_albert": {"nodes": [8, 10], "m": [1, 2]}},
             "train": {"epochs": 1, "batch_size": 64, "lr": 0.01, "train_samples": 300, "embedding": 4}},
-    "predict": {"regressors": ["random_forest", "bayesian_ridge", "mean"], "feature_sets": ["all", "nodes_edges"],
+    "predict": {"regressors": ["random_forest", "bayesian_ridge", "mean"], "feature_sets": ["all", "weights_only"],
                 "folds": 3, "repeats": 1},
 }
 

@@ -7,7 +7,7 @@ from sparsepipe.features import FEATURE_COLUMNS
 from sparsepipe.predict import REGRESSORS, cross_validate, regressor
 
 
-def _runs(target, n=40, seed=0):
+def _runs(target, n=100, seed=0):
     rng = np.random.default_rng(seed)
     table = pd.DataFrame(rng.normal(size=(n, len(FEATURE_COLUMNS))), columns=list(FEATURE_COLUMNS))
     table["family"] = "rnn_gru"
@@ -24,8 +24,8 @@ def test_a_structural_signal_is_found_and_noise_is_not():
     assert by_name.loc["bayesian_ridge", "r2_mean"] > 0.95
     assert by_name.loc["random_forest", "r2_mean"] > 0.5
     assert by_name.loc["mean", "r2_mean"] < 0.05  # the baseline knows nothing
-    assert (scores["n_models"] == 40).all() and (scores["n_folds"] == 10).all()
-    assert len(predictions) == 3 * 2 * 40  # every model predicted once per repeat and regressor
+    assert (scores["n_models"] == 100).all() and (scores["n_folds"] == 10).all()
+    assert len(predictions) == 3 * 2 * 100  # every model predicted once per repeat and regressor
     top = importance[importance["regressor"] == "bayesian_ridge"].nlargest(2, "importance_mean")["feature"]
     assert set(top) == {"edges", "density"}
 

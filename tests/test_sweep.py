@@ -68,3 +68,12 @@ def test_same_seed_same_numbers(data):
     a = list(prune_runs(_model(), "class_blinded", 50, data, SETTINGS, TRAIN, seed=3))
     b = list(prune_runs(_model(), "class_blinded", 50, data, SETTINGS, TRAIN, seed=3))
     assert [(r["acc_pruned"], r["acc_retrained"]) for r in a] == [(r["acc_pruned"], r["acc_retrained"]) for r in b]
+
+
+def test_network_features_of_every_pruned_net_are_recorded(data):
+    rows = list(prune_runs(_model(), "class_blinded", 50, data, SETTINGS | {"network_features": True}, TRAIN, seed=1))
+    for row in rows:
+        # the graph of the surviving weights: one edge per weight (isolated input pixels are dropped and counted)
+        assert row["edges"] == row["weights_remaining"]
+        assert row["nodes"] + row["dropped_isolated_nodes"] == 64 + 16 + 10
+    assert rows[0]["edges"] > rows[-1]["edges"]

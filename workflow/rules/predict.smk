@@ -1,9 +1,21 @@
 # Structure-only accuracy predictors, and the figures and tables of the report.
 
 
+rule pruned_runs:
+    input:
+        rules.pruning_table.output,
+    output:
+        f"{R}/ffn/pruned_runs.parquet",
+    log:
+        f"{R}/logs/ffn/pruned_runs.log",
+    shell:
+        "{SP} pruned-runs --pruning {input} --out {output} 2> {log}"
+
+
 rule fit_predictors:
     input:
         runs=rules.structure_runs.output,
+        pruned=rules.pruned_runs.output,
     output:
         scores=f"{R}/predict/scores.parquet",
         predictions=f"{R}/predict/predictions.parquet",
@@ -19,7 +31,7 @@ rule fit_predictors:
     log:
         f"{R}/logs/predict/fit.log",
     shell:
-        "{SP} predict --params {params.settings:q} --runs {input.runs} --out-scores {output.scores}"
+        "{SP} predict --params {params.settings:q} --runs {input.runs} {input.pruned} --out-scores {output.scores}"
         " --out-predictions {output.predictions} --out-importance {output.importance} 2> {log}"
 
 
