@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -150,71 +150,67 @@ def prune_rnn(model_path: str, target: str, settings: Mapping[str, Any], data: s
     io.write_table(pd.DataFrame(rows), out)
 
 
-def train_structured(cell: str, generator: str, shard: int, settings: Mapping[str, Any], graphs_table: str,
-                     data: str, out: str, device: str = "auto", threads: int = 1) -> None:
-    """Train this shard's graph-structured recurrent nets (every ``shards``-th graph), one row per model.
+def _train_shard(graphs_table: str, shard: int, settings: Mapping[str, Any], generator: str, family: str, out: str,
+                 train_one: Callable[[dict[str, Any], int], tuple[float, float]]) -> None:
+    """Train this shard's graph-structured models (every ``shards``-th graph), one row per model.
 
-    Finished models are appended to ``<out>.partial`` after each model, so a rerun continues where a killed
-    job stopped.
+    ``train_one(graph_row, seed)`` builds, trains and tests one model and returns test accuracy and loss. Finished
+    models are appended to ``<out>.partial`` after each model, so a rerun continues where a killed job stopped.
     """
-    _threads(threads)
     table = io.read_table(graphs_table, GRAPH_COLUMNS)
-    mine = table.iloc[shard :: settings["shards"]]
     partial = Path(f"{out}.partial")
     rows = io.read_table(partial).to_dict("records") if partial.is_file() else []
     done = {row["graph_id"] for row in rows}
-    train, test = _reber_splits(data)
-    target = resolve_device(device)
-    for row in mine.to_dict("records"):
+    for row in table.iloc[shard :: settings["shards"]].to_dict("records"):
         if row["graph_id"] in done:
             continue
-        seed = derive_seed(settings["seed"], "structure", cell, row["graph_id"])
+        seed = derive_seed(settings["seed"], "structure", family, row["graph_id"])
         seed_everything(seed)
-        model = StructuredRNN(layered_dag(graph_from_row(row), row["graph_id"]), cell, VOCABULARY,
-                              settings["train"]["embedding"])
-        acc, loss, seconds = _fit_recurrent(model, settings["train"], seed, train, test, target, None,
-                                            f"{cell} {row['graph_id']}")
-        rows.append({"graph_id": row["graph_id"], "generator": generator, "family": f"rnn_{cell}",
-                     "test_acc": acc, "test_loss": loss, "epochs": settings["train"]["epochs"],
-                     "seconds": seconds})
+        start = time.perf_counter()
+        acc, loss = train_one(row, seed)
+        rows.append({"graph_id": row["graph_id"], "generator": generator, "family": family, "test_acc": acc,
+                     "test_loss": loss, "epochs": settings["train"]["epochs"], "seconds": time.perf_counter() - start})
         io.write_table(pd.DataFrame(rows, columns=RUN_COLUMNS), partial)
-        log.info("%s %s: test accuracy %.4f (%.1f s)", cell, row["graph_id"], acc, seconds)
+        log.info("%s %s: test accuracy %.4f (%.1f s)", family, row["graph_id"], acc, rows[-1]["seconds"])
     io.write_table(pd.DataFrame(rows, columns=RUN_COLUMNS), out)
     partial.unlink(missing_ok=True)
 
 
+def train_structured(cell: str, generator: str, shard: int, settings: Mapping[str, Any], graphs_table: str,
+                     data: str, out: str, device: str = "auto", threads: int = 1) -> None:
+    """One shard of graph-structured recurrent nets on the Reber strings (family ``rnn_<cell>``)."""
+    _threads(threads)
+    train, test = _reber_splits(data)
+    target = resolve_device(device)
+
+    def train_one(row: dict[str, Any], seed: int) -> tuple[float, float]:
+        model = StructuredRNN(layered_dag(graph_from_row(row), row["graph_id"]), cell, VOCABULARY,
+                              settings["train"]["embedding"])
+        acc, loss, _ = _fit_recurrent(model, settings["train"], seed, train, test, target, None,
+                                      f"{cell} {row['graph_id']}")
+        return acc, loss
+
+    _train_shard(graphs_table, shard, settings, generator, f"rnn_{cell}", out, train_one)
+
+
 def train_structured_ffn(dataset: str, generator: str, shard: int, settings: Mapping[str, Any], graphs_table: str,
                          root: str, out: str, device: str = "auto", threads: int = 1) -> None:
-    """Train this shard's graph-structured feed-forward nets on ``dataset``, one row per model (family
-    ``ffn_<dataset>``); resumable per model like :func:`train_structured`."""
+    """One shard of graph-structured feed-forward nets on ``dataset`` (family ``ffn_<dataset>``)."""
     _threads(threads)
-    table = io.read_table(graphs_table, GRAPH_COLUMNS)
-    mine = table.iloc[shard :: settings["shards"]]
-    partial = Path(f"{out}.partial")
-    rows = io.read_table(partial).to_dict("records") if partial.is_file() else []
-    done = {row["graph_id"] for row in rows}
     spec = settings["train"]
     data = load_vision(dataset, spec["validation_fraction"], derive_seed(settings["seed"], "split", dataset), root)
     target = resolve_device(device)
-    for row in mine.to_dict("records"):
-        if row["graph_id"] in done:
-            continue
-        seed = derive_seed(settings["seed"], "structure-ffn", dataset, row["graph_id"])
-        seed_everything(seed)
-        start = time.perf_counter()
+
+    def train_one(row: dict[str, Any], seed: int) -> tuple[float, float]:
         model = StructuredFFN(layered_dag(graph_from_row(row), row["graph_id"]), data.features, data.classes)
         model.to(target)
         optimizer = make_optimizer(spec["optimizer"], model.parameters(), spec["lr"], spec["momentum"])
         fit(model, optimizer, (data.x_train, data.y_train), spec["epochs"], spec["batch_size"], seed,
             label=f"ffn {dataset} {row['graph_id']}")
         result = evaluate(model, (data.x_test, data.y_test))
-        rows.append({"graph_id": row["graph_id"], "generator": generator, "family": f"ffn_{dataset}",
-                     "test_acc": result.accuracy, "test_loss": result.loss, "epochs": spec["epochs"],
-                     "seconds": time.perf_counter() - start})
-        io.write_table(pd.DataFrame(rows, columns=RUN_COLUMNS), partial)
-        log.info("ffn %s %s: test accuracy %.4f", dataset, row["graph_id"], result.accuracy)
-    io.write_table(pd.DataFrame(rows, columns=RUN_COLUMNS), out)
-    partial.unlink(missing_ok=True)
+        return result.accuracy, result.loss
+
+    _train_shard(graphs_table, shard, settings, generator, f"ffn_{dataset}", out, train_one)
 
 
 def structure_runs(shards: Sequence[str], features_path: str, out: str) -> None:
