@@ -79,8 +79,9 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
         plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None) -> list[dict[str, float]]:
     """Train for ``epochs``; returns one record per epoch (train loss, validation accuracy where given).
 
-    ``plateau`` (mode "max") steps on the validation accuracy after every epoch, e.g. the paper's learning rate
-    divided by 10 when validation accuracy stops improving. With ``checkpoint``, model, optimizer, scheduler and
+    ``plateau`` (mode "min") steps on the validation loss after every epoch, e.g. the paper's learning rate
+    divided by 10 when validation stops improving (the loss, not the accuracy: on small validation sets the accuracy
+    plateaus in steps while the model still improves). With ``checkpoint``, model, optimizer, scheduler and
     sampler state are saved after every epoch and a rerun resumes from the last one (the file is removed once
     training completes). Same seed, same numbers, resumed or not.
     """
@@ -110,9 +111,10 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
             n += len(labels)
         record = {"epoch": epoch + 1, "train_loss": total / n}
         if validation is not None:
-            record["val_acc"] = evaluate(model, validation).accuracy
+            result = evaluate(model, validation)
+            record["val_acc"], record["val_loss"] = result.accuracy, result.loss
             if plateau is not None:
-                plateau.step(record["val_acc"])
+                plateau.step(result.loss)
         record["lr"] = optimizer.param_groups[0]["lr"]
         history.append(record)
         log.info("%s: %s", label, " ".join(f"{k}={v:.4g}" for k, v in record.items()))

@@ -247,8 +247,9 @@ def train_ffn(dataset: str, arch: str, model_seed: int, settings: Mapping[str, A
                                train_settings["momentum"])
     plateau = None
     if train_settings["plateau_patience"]:
-        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="max", factor=0.1,
-                                                             patience=train_settings["plateau_patience"])
+        plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=0.1,
+                                                             patience=train_settings["plateau_patience"],
+                                                             min_lr=train_settings["lr"] / 1000)
     start = time.perf_counter()
     history = fit(model, optimizer, (data.x_train, data.y_train), train_settings["epochs"],
                   train_settings["batch_size"], seed, validation=(data.x_val, data.y_val),
