@@ -1,7 +1,9 @@
 """Training and evaluation loops shared by every model family.
 
 A batch is a tuple of tensors whose last element holds the labels; the model is called on the others
-(``model(x)`` for images, ``model(tokens, lengths)`` for strings). Training can checkpoint after every epoch
+(``model(x)`` for images, ``model(tokens, lengths)`` for strings). ``batcher`` makes the batches:
+:func:`batches` (seeded shuffling), or :func:`sparsepipe.models.batching.bucketed_batches` for strings (length
+buckets, so batches carry little padding). Training can checkpoint after every epoch
 and resume from that checkpoint, so a killed or preempted job loses at most one epoch.
 """
 
@@ -9,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,13 +60,17 @@ class Evaluation:
     loss: float  # mean cross-entropy
 
 
+Batcher = Callable[..., Iterator[tuple[torch.Tensor, ...]]]
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, tensors: tuple[torch.Tensor, ...], batch_size: int = 1024) -> Evaluation:
+def evaluate(model: nn.Module, tensors: tuple[torch.Tensor, ...], batch_size: int = 1024,
+             batcher: Batcher = batches) -> Evaluation:
     """Accuracy and mean cross-entropy of ``model`` on a whole split."""
     model.eval()
     correct, loss, n = 0, 0.0, 0
     device = next(model.parameters()).device
-    for batch in batches(tensors, batch_size):
+    for batch in batcher(tensors, batch_size):
         *inputs, labels = (t.to(device) for t in batch)
         logits = model(*inputs)
         loss += nn.functional.cross_entropy(logits, labels, reduction="sum").item()
@@ -76,7 +82,8 @@ def evaluate(model: nn.Module, tensors: tuple[torch.Tensor, ...], batch_size: in
 def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.Tensor, ...], epochs: int,
         batch_size: int, seed: int, validation: tuple[torch.Tensor, ...] | None = None,
         checkpoint: str | os.PathLike | None = None, label: str = "model",
-        plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None) -> list[dict[str, float]]:
+        plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None,
+        batcher: Batcher = batches) -> list[dict[str, float]]:
     """Train for ``epochs``; returns one record per epoch (train loss, validation accuracy where given).
 
     ``plateau`` (mode "min") steps on the validation loss after every epoch, e.g. the paper's learning rate
@@ -101,7 +108,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
     for epoch in range(start, epochs):
         model.train()
         total, n = 0.0, 0
-        for batch in batches(train, batch_size, generator):
+        for batch in batcher(train, batch_size, generator):
             *inputs, labels = (t.to(device) for t in batch)
             optimizer.zero_grad(set_to_none=True)
             loss = nn.functional.cross_entropy(model(*inputs), labels)
@@ -111,7 +118,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
             n += len(labels)
         record = {"epoch": epoch + 1, "train_loss": total / n}
         if validation is not None:
-            result = evaluate(model, validation)
+            result = evaluate(model, validation, batcher=batcher)
             record["val_acc"], record["val_loss"] = result.accuracy, result.loss
             if plateau is not None:
                 plateau.step(result.loss)

@@ -25,12 +25,14 @@ from sparsepipe.data.vision import TensorSplits, load_vision, stage
 from sparsepipe.features import features_table
 from sparsepipe.graphs.generators import GRAPH_COLUMNS, generate_graphs, graph_from_row
 from sparsepipe.graphs.layering import layered_dag
+from sparsepipe.models.batching import bucketed_batches
 from sparsepipe.models.ffn import MLP, hidden_widths
 from sparsepipe.models.rnn import RecurrentClassifier
 from sparsepipe.models.structured import StructuredRNN
 from sparsepipe.models.structured_ffn import StructuredFFN
 from sparsepipe.predict import cross_validate
 from sparsepipe.prune.magnitude import check_method
+from sparsepipe.prune.recurrent import prune_recurrent
 from sparsepipe.seeds import derive_seed, seed_everything
 from sparsepipe.sweep import prune_runs
 from sparsepipe.train import evaluate, fit, make_optimizer, resolve_device
@@ -82,16 +84,21 @@ def _reber_splits(path: str) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tens
     return (train.tokens, train.lengths, train.labels), (test.tokens, test.lengths, test.labels)
 
 
+def _adam(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
+    """Adam, fused where torch supports it (structured nets have many small parameter tensors)."""
+    return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+
+
 def _fit_recurrent(model: torch.nn.Module, train_settings: Mapping[str, Any], seed: int,
                    train: tuple[torch.Tensor, ...], test: tuple[torch.Tensor, ...], device: torch.device,
                    checkpoint: str | None, label: str) -> tuple[float, float, float]:
     """Adam training of a recurrent classifier; returns test accuracy, test loss and seconds."""
     start = time.perf_counter()
     model.to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=train_settings["lr"])
+    optimizer = _adam(model, train_settings["lr"])
     fit(model, optimizer, train, train_settings["epochs"], train_settings["batch_size"], seed,
-        checkpoint=checkpoint, label=label)
-    result = evaluate(model, test)
+        checkpoint=checkpoint, label=label, batcher=bucketed_batches)
+    result = evaluate(model, test, batcher=bucketed_batches)
     return result.accuracy, result.loss, time.perf_counter() - start
 
 
@@ -118,8 +125,6 @@ def prune_rnn(model_path: str, target: str, settings: Mapping[str, Any], data: s
     """Magnitude pruning of one dense recurrent model's ``target`` weights (i2h, h2h or both; one threshold over all
     layers) at every configured percent, each from the dense weights; test accuracy right after pruning and after
     ``retrain_epochs``. One row per percent; layers left without any weight are recorded by name."""
-    from sparsepipe.prune.recurrent import prune_recurrent  # noqa: PLC0415 (TODO: top-level once it lands)
-
     _threads(threads)
     checkpoint = io.load_checkpoint(model_path)
     config = checkpoint["config"]
@@ -135,14 +140,15 @@ def prune_rnn(model_path: str, target: str, settings: Mapping[str, Any], data: s
         model.load_state_dict(checkpoint["state_dict"])
         model.to(target_device)
         emptied = prune_recurrent(model, target, percent)
-        pruned = evaluate(model, test).accuracy
+        pruned = evaluate(model, test, batcher=bucketed_batches).accuracy
         if settings["retrain_epochs"]:
-            optimizer = torch.optim.Adam(model.parameters(), lr=config["train"]["lr"])
-            fit(model, optimizer, train, settings["retrain_epochs"], config["train"]["batch_size"], seed,
-                label=f"{config['cell']} {target} {percent}%")
+            fit(model, _adam(model, config["train"]["lr"]), train, settings["retrain_epochs"],
+                config["train"]["batch_size"], seed, label=f"{config['cell']} {target} {percent}%",
+                batcher=bucketed_batches)
         rows.append({"mode": config["cell"], "model_seed": config["model_seed"], "target": target,
                      "percent": float(percent), "acc_dense": dense_acc, "acc_pruned": pruned,
-                     "acc_retrained": evaluate(model, test).accuracy, "retrain_epochs": settings["retrain_epochs"],
+                     "acc_retrained": evaluate(model, test, batcher=bucketed_batches).accuracy,
+                     "retrain_epochs": settings["retrain_epochs"],
                      "emptied_layers": ",".join(emptied), "seconds": time.perf_counter() - start})
         log.info("%s seed %d %s %s%%: pruned %.4f, re-trained %.4f%s", config["cell"], config["model_seed"], target,
                  percent, pruned, rows[-1]["acc_retrained"], f" (emptied: {rows[-1]['emptied_layers']})" if emptied
@@ -360,10 +366,12 @@ def train_candidate(task: str, genome: str, seed: int, settings: Mapping[str, An
     structure = nas.layered(nas.Genome.from_json(genome))
     if task.startswith("ffn_"):
         model: torch.nn.Module = StructuredFFN(structure, train[0].shape[1], int(train[-1].max()) + 1)
-    else:
-        model = StructuredRNN(structure, task.removeprefix("rnn_"), VOCABULARY, spec["embedding"])
-    fit(model, torch.optim.Adam(model.parameters(), lr=spec["lr"]), train, spec["epochs"], spec["batch_size"], seed)
-    return evaluate(model, validation).accuracy
+        fit(model, torch.optim.Adam(model.parameters(), lr=spec["lr"]), train, spec["epochs"], spec["batch_size"],
+            seed)
+        return evaluate(model, validation).accuracy
+    model = StructuredRNN(structure, task.removeprefix("rnn_"), VOCABULARY, spec["embedding"])
+    fit(model, _adam(model, spec["lr"]), train, spec["epochs"], spec["batch_size"], seed, batcher=bucketed_batches)
+    return evaluate(model, validation, batcher=bucketed_batches).accuracy
 
 
 def search_architectures(task: str, settings: Mapping[str, Any], data: str, out_table: str, out_graph: str,

@@ -3,15 +3,17 @@ import pytest
 import torch
 
 from sparsepipe.data.reber import VOCABULARY, generate_reber, tensors_of
-from sparsepipe.graphs import layered_dag
+from sparsepipe.errors import ConfigError
+from sparsepipe.graphs import layered_dag, to_dag
+from sparsepipe.models.reference import ReferenceRecurrentClassifier, ReferenceStructuredRNN
 from sparsepipe.models.rnn import CELLS, GATES, RecurrentClassifier
-from sparsepipe.models.structured import StructuredRNN
+from sparsepipe.models.structured import StructuredRNN, skip_pairs
 
 DAG = nx.DiGraph([(0, 1), (0, 2), (1, 3), (2, 3), (0, 3), (2, 4)])  # skip edge 0->3; sinks 3 and 4
 
 
-def _strings(n=12):
-    return tensors_of(generate_reber(n, 2, 14, seed=5), "train")
+def _strings(n=12, max_length=14):
+    return tensors_of(generate_reber(n, 2, max_length, seed=5), "train")
 
 
 @pytest.mark.parametrize("model_kind", ["dense", "structured"])
@@ -33,21 +35,108 @@ def test_padding_never_leaks_into_the_prediction(model_kind, cell):
 @pytest.mark.parametrize("cell", CELLS)
 def test_structured_net_has_one_layer_per_dag_layer_and_connections_only_along_edges(cell):
     torch.manual_seed(0)
-    layered = layered_dag(DAG)
+    layered = layered_dag(DAG)  # layers {0}, {1, 2}, {3, 4}
     model = StructuredRNN(layered, cell, VOCABULARY, 4).eval()
     assert [layer.hidden_size for layer in model.recurrent] == [len(nodes) for nodes in layered.layers]
-    # layer 2 holds node 3, whose predecessors are 0 (layer 0), 1 and 2 (layer 1); node 4 is in layer 2 too
-    mask = model.recurrent[2].weight_ih_l0_mask
-    assert mask.shape == (GATES[cell] * 2, 3)  # inputs: nodes 0, 1, 2
-    assert mask[0].tolist() == [1, 1, 1] and mask[1].tolist() == [0, 0, 1]
+    assert model.skip_pairs == ((0, 2),)  # the edge 0->3 skips layer 1
+    gates = GATES[cell]
+    # layer 2 reads layer 1 (nodes 1, 2): node 3 <- 1, 2; node 4 <- 2
+    main = model.recurrent[2].weight_ih_l0_mask
+    assert main.shape == (gates * 2, 2) and main[0].tolist() == [1, 1] and main[1].tolist() == [0, 1]
+    # the skip path reads layer 0 (node 0) into layer 2's width: only node 3 has the edge
+    skip = model.skips[0].weight_ih_l0_mask
+    assert skip.shape == (gates * 2, 1) and skip[:, 0].tolist() == [1, 0] * gates
+    assert model.skips[0].hidden_size == 2
     t = _strings()
+    paths = [model.recurrent[2], model.skips[0]]
     with torch.no_grad():
+        for layer in [*model.recurrent, *model.skips]:  # keep ReLU units alive, so gradients reach every path
+            layer.bias_ih_l0.fill_(1.0)
         before = model(t.tokens, t.lengths)
-        orig = model.recurrent[2].weight_ih_l0_orig
-        orig.add_((1 - model.recurrent[2].weight_ih_l0_mask) * 10.0)  # change only weights off the edges
+        for path in paths:  # change only weights off the edges
+            path.weight_ih_l0_orig.add_((1 - path.weight_ih_l0_mask) * 10.0)
         after = model(t.tokens, t.lengths)
     torch.testing.assert_close(before, after)
     model.train()
     model(t.tokens, t.lengths).sum().backward()
-    assert (orig.grad[mask == 0] == 0).all()
-    assert (orig.grad[mask == 1] != 0).any()
+    for path in paths:
+        grad, mask = path.weight_ih_l0_orig.grad, path.weight_ih_l0_mask
+        assert (grad[mask == 0] == 0).all()
+        assert (grad[mask == 1] != 0).any()
+
+
+def test_skip_paths_cover_every_layer_pair_joined_by_a_long_edge():
+    layered = layered_dag(to_dag(nx.barabasi_albert_graph(30, 2, seed=3)))
+    long_edges = {(layered.layer_of[u], layered.layer_of[v]) for u, v in layered.dag.edges()
+                  if layered.layer_of[v] - layered.layer_of[u] > 1}
+    assert set(skip_pairs(layered)) == long_edges
+    model = StructuredRNN(layered, "gru", VOCABULARY, 4)
+    assert len(model.skips) == len(long_edges)
+    assert all(model.skips[k].hidden_size == len(layered.layers[target])
+               for k, (_, target) in enumerate(model.skip_pairs))
+
+
+def _assert_same_as_reference(model, reference, t):
+    fast, slow = model(t.tokens, t.lengths), reference(t.tokens, t.lengths)
+    torch.testing.assert_close(fast, slow, rtol=1e-5, atol=1e-5)
+    (fast.square().sum()).backward()
+    (slow.square().sum()).backward()
+    # the reference's cells are "cells.k" and name their weights weight_ih (the modules': weight_ih_l0)
+    fast_grads = {name.replace("_l0", ""): p.grad for name, p in model.named_parameters()}
+    slow_grads = {name.replace("cells.", "recurrent."): p.grad for name, p in reference.named_parameters()}
+    assert fast_grads.keys() == slow_grads.keys()
+    for name, grad in slow_grads.items():
+        torch.testing.assert_close(fast_grads[name], grad, rtol=1e-4, atol=1e-5, msg=name)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_dense_model_equals_the_reference_loop(cell):
+    torch.manual_seed(1)
+    model = RecurrentClassifier(cell, VOCABULARY, 5, [9, 7, 6])
+    _assert_same_as_reference(model, ReferenceRecurrentClassifier.like(model), _strings(24, 20))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("graph", ["ba", "ws"])
+def test_structured_wavefront_equals_the_reference_loop(cell, graph):
+    """Deep graphs with skip paths over many layers: the wavefront must read every path's input at the right delay."""
+    torch.manual_seed(2)
+    g = (nx.barabasi_albert_graph(30, 2, seed=0) if graph == "ba" else nx.watts_strogatz_graph(16, 4, 0.3, seed=0))
+    layered = layered_dag(to_dag(g))
+    model = StructuredRNN(layered, cell, VOCABULARY, 5)
+    assert model.skips and max(target - source for source, target in model.skip_pairs) > 2
+    _assert_same_as_reference(model, ReferenceStructuredRNN.like(model, layered), _strings(20, 16))
+
+
+def test_masks_added_later_reach_every_engine():
+    """A mask put on a weight after construction (e.g. by pruning) must hold in the fast paths, which never call the
+    module (so cannot rely on prune's pre-hook) -- including after the masked-off weights change."""
+    from torch.nn.utils import prune
+
+    torch.manual_seed(3)
+    t = _strings(16, 16)
+    for model in (StructuredRNN(layered_dag(DAG), "gru", VOCABULARY, 4),
+                  RecurrentClassifier("gru", VOCABULARY, 4, [6])):
+        prune.random_unstructured(model.recurrent[0], "weight_hh_l0", amount=0.5)
+        reference = (ReferenceStructuredRNN.like(model, layered_dag(DAG)) if isinstance(model, StructuredRNN)
+                     else ReferenceRecurrentClassifier.like(model))
+        with torch.no_grad():
+            model.recurrent[0].weight_hh_l0_orig.add_((1 - model.recurrent[0].weight_hh_l0_mask) * 5.0)
+        torch.testing.assert_close(model(t.tokens, t.lengths), reference(t.tokens, t.lengths), rtol=1e-5, atol=1e-5)
+
+
+def test_fused_module_path_equals_the_custom_gru():
+    torch.manual_seed(4)
+    model = RecurrentClassifier("gru", VOCABULARY, 5, [8, 8]).eval()
+    t = _strings(16, 16)
+    with torch.no_grad():
+        x = model.embedding(t.tokens)
+        fused = model.classifier(model.fused(x)[torch.arange(len(t)), t.lengths - 1])
+        torch.testing.assert_close(model(t.tokens, t.lengths), fused, rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_cell_is_a_config_error():
+    with pytest.raises(ConfigError, match="gru"):
+        RecurrentClassifier("transformer", VOCABULARY, 4, [4])
+    with pytest.raises(ConfigError, match="gru"):
+        StructuredRNN(layered_dag(DAG), "transformer", VOCABULARY, 4)

@@ -2,7 +2,16 @@
 
 Each recurrent layer is its own single-layer torch module, so its input-to-hidden (``weight_ih_l0``) and
 hidden-to-hidden (``weight_hh_l0``) weights can carry torch.nn.utils.prune masks while the fused kernels run.
-Sequences are packed, so a string's prediction reads the state at its last *real* step: padding never leaks in.
+
+Batches are run *padded*, not packed: a unidirectional recurrence is causal, so the output at a string's last real
+step never depends on the padding after it, and reading each string's output at ``length - 1`` gives exactly
+what packing would. Padded input keeps the fused kernels on their fast CPU path (oneDNN for LSTM, input
+projections precomputed for the whole sequence), which packed input loses; length-bucketed batches
+(:mod:`sparsepipe.models.batching`) keep the padding small. Each batch is cut to its longest string first.
+
+Engines (measured on CPU, bench/rnn_speed.py): LSTM and vanilla RNN layers run their module's fused kernel; GRU
+layers on the CPU run :func:`sparsepipe.models.gru_sequence.gru_sequence` (same numbers, hand-written backward),
+because PyTorch's CPU GRU is recorded by autograd op by op. On CUDA every layer runs its module (cuDNN).
 """
 
 from __future__ import annotations
@@ -11,35 +20,43 @@ from collections.abc import Sequence
 
 import torch
 from torch import nn
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence
 
 from sparsepipe.errors import ConfigError
+from sparsepipe.models.gru_sequence import gru_sequence
 
 CELLS = ("gru", "lstm", "rnn_tanh", "rnn_relu")
 GATES = {"gru": 3, "lstm": 4, "rnn_tanh": 1, "rnn_relu": 1}
 
 
+def check_cell(cell: str) -> None:
+    if cell not in CELLS:
+        raise ConfigError(f"unknown cell {cell!r}; expected one of {list(CELLS)}")
+
+
 def recurrent_layer(cell: str, inputs: int, hidden: int) -> nn.RNNBase:
-    """One single-layer recurrent module of type ``cell``."""
+    """One single-layer recurrent module of type ``cell`` (batch first)."""
+    check_cell(cell)
     if cell == "gru":
         return nn.GRU(inputs, hidden, batch_first=True)
     if cell == "lstm":
         return nn.LSTM(inputs, hidden, batch_first=True)
-    if cell in ("rnn_tanh", "rnn_relu"):
-        return nn.RNN(inputs, hidden, nonlinearity=cell.removeprefix("rnn_"), batch_first=True)
-    raise ConfigError(f"unknown cell {cell!r}; expected one of {list(CELLS)}")
+    return nn.RNN(inputs, hidden, nonlinearity=cell.removeprefix("rnn_"), batch_first=True)
 
 
-def run_layer(layer: nn.RNNBase, packed: PackedSequence) -> tuple[PackedSequence, torch.Tensor]:
-    """Run one layer; returns its packed outputs and its state at each sequence's last real step (N, H)."""
-    output, state = layer(packed)
-    if isinstance(state, tuple):  # LSTM: (h, c)
-        state = state[0]
-    return output, state[-1]
+def trim(tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """Cut the padding columns that no string of the batch reaches (batches come padded to the split's maximum)."""
+    return tokens[:, : int(lengths.max())]
 
 
-def pack(embedded: torch.Tensor, lengths: torch.Tensor) -> PackedSequence:
-    return pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+def at_last_step(outputs: torch.Tensor, lengths: torch.Tensor, time_first: bool = False) -> torch.Tensor:
+    """``outputs[i, lengths[i] - 1]`` for every string i: (N, T, H) -> (N, H); (T, N, H) with ``time_first``.
+
+    A flat ``index_select``: its backward is an ``index_add``, cheaper than advanced indexing's sorting one.
+    """
+    n, steps = len(lengths), outputs.shape[0 if time_first else 1]
+    batch, last = torch.arange(n, device=outputs.device), lengths.to(outputs.device) - 1
+    rows = last * n + batch if time_first else batch * steps + last
+    return outputs.reshape(-1, outputs.shape[-1]).index_select(0, rows)
 
 
 class RecurrentClassifier(nn.Module):
@@ -47,6 +64,7 @@ class RecurrentClassifier(nn.Module):
 
     def __init__(self, cell: str, vocabulary: int, embedding: int, hidden: Sequence[int], classes: int = 2):
         super().__init__()
+        self.cell = cell
         self.embedding = nn.Embedding(vocabulary, embedding, padding_idx=0)
         widths = [embedding, *hidden]
         self.recurrent = nn.ModuleList(
@@ -55,7 +73,18 @@ class RecurrentClassifier(nn.Module):
         self.classifier = nn.Linear(widths[-1], classes)
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        packed = pack(self.embedding(tokens), lengths)
+        x = self.embedding(trim(tokens, lengths))
+        if self.cell == "gru" and not x.is_cuda:
+            x = x.transpose(0, 1)  # time first
+            for layer in self.recurrent:
+                x = gru_sequence(layer, x)
+            return self.classifier(at_last_step(x, lengths, time_first=True))
+        return self.classifier(at_last_step(self.fused(x), lengths))
+
+    def fused(self, embedded: torch.Tensor) -> torch.Tensor:
+        """The top layer's outputs (N, T, H) through the modules' own fused kernels (prune's pre-hook applies the
+        masks when a module is called)."""
+        x = embedded
         for layer in self.recurrent:
-            packed, last = run_layer(layer, packed)
-        return self.classifier(last)
+            x, _ = layer(x)
+        return x
