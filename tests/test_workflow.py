@@ -77,13 +77,33 @@ def test_the_chain_writes_the_contract_tables(workdir):
     assert pruning["acc_pruned"].between(0, 1).all() and pruning["acc_retrained"].between(0, 1).all()
     assert (pruning.groupby(["method", "run"])["compression"].diff().dropna() > 0).all()
     runs = pd.read_parquet(workdir / "results/structure/runs.parquet")
-    assert len(runs) == 10 and set(runs["family"]) == {"rnn_gru"}
+    assert len(runs) == 20 and set(runs["family"]) == {"rnn_gru", "ffn_digits"}
     assert runs["edges"].notna().all()
     scores = pd.read_parquet(workdir / "results/predict/scores.parquet")
-    assert set(scores["regressor"]) == {"random_forest", "bayesian_ridge"}
-    for figure in ("pruning.png", "predictors.png"):
-        assert (workdir / "results/figures" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert set(scores["regressor"]) == {"random_forest", "bayesian_ridge", "mean"}
+    assert set(scores["family"]) == {"rnn_gru", "ffn_digits", "pruned_ffn_digits"}
+    rnn = pd.read_parquet(workdir / "results/rnn/pruning.parquet")
+    assert set(rnn["target"]) == {"i2h", "both"} and rnn["acc_retrained"].notna().all()
+    assert rnn[rnn["percent"] == 100]["emptied_layers"].str.len().gt(0).all()
+    search = pd.read_parquet(workdir / "results/nas/ffn_digits/individuals.parquet")
+    assert search["trained"].sum() == 4 + 3 and (workdir / "results/nas/ffn_digits/best.graphml").stat().st_size
     assert not list((workdir / "results").rglob("*.tmp")) and not list((workdir / "results").rglob("*.partial"))
+
+
+def test_the_run_ends_with_the_report_and_every_figure_it_promises(workdir):
+    report = (workdir / "results/report.html").read_text()
+    figures = sorted((workdir / "results/figures").glob("*.png"))
+    assert [f.name for f in figures] == ["importance.png", "predicted.png", "predictors.png", "pruning.png",
+                                         "rnn_pruning.png", "structure.png"]
+    for figure in figures:
+        assert figure.name in report
+        data = figure.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        assert width > 300 and height > 150
+    assert "paper_vs_sparsepipe.html" in report
+    table = pd.read_parquet(workdir / "results/paper_vs_sparsepipe.parquet")
+    assert len(table) == 3 and table["verdict"].str.len().gt(0).all()
 
 
 def test_nothing_is_rerun_without_a_change(workdir):
@@ -95,7 +115,8 @@ def test_changing_pruning_rates_reruns_pruning_and_what_follows_only(workdir):
     config["ffn"]["prune"]["rates"] = [50, 30]
     write_config(workdir, config)
     try:
-        assert scheduled(workdir) == {"prune_ffn", "pruning_table", "plots"}
+        assert scheduled(workdir) == {"prune_ffn", "pruning_table", "pruning_summary", "pruned_runs", "fit_predictors",
+                                      "report"}
     finally:
         write_config(workdir, tiny_config())
 
@@ -108,8 +129,9 @@ def test_changing_graph_sizes_reruns_graphs_and_everything_built_on_them(workdir
         rules = scheduled(workdir)
     finally:
         write_config(workdir, tiny_config())
-    assert {"graphs", "graph_features", "train_structured", "structure_runs", "fit_predictors", "plots"} <= rules
-    assert not rules & {"train_ffn", "prune_ffn", "train_rnn", "reber_data", "pruning_table"}
+    assert {"graphs", "graph_features", "train_structured", "train_structured_ffn", "structure_runs",
+            "fit_predictors", "report"} <= rules
+    assert not rules & {"train_ffn", "prune_ffn", "train_rnn", "prune_rnn", "reber_data", "pruning_table", "nas"}
 
 
 def test_a_unit_rerun_alone_gives_the_same_numbers(workdir):

@@ -43,6 +43,7 @@ rule prune_ffn:
             runs="ffn/prune/runs",
             retrain="ffn/prune/retrain",
             calibration_samples="ffn/prune/calibration_samples",
+            network_features="ffn/prune/network_features",
             seed="seed",
         ),
     log:
