@@ -29,7 +29,7 @@ from sparsepipe.errors import ConfigError, DataError
 
 REGRESSORS: dict[str, Callable[[int], object]] = {
     "bayesian_ridge": lambda seed: BayesianRidge(),
-    "random_forest": lambda seed: RandomForestRegressor(n_estimators=200, random_state=seed, n_jobs=1),
+    "random_forest": lambda seed: RandomForestRegressor(n_estimators=100, random_state=seed, n_jobs=1),
     "ada_boost": lambda seed: AdaBoostRegressor(n_estimators=100, random_state=seed),
     "gradient_boosting": lambda seed: GradientBoostingRegressor(random_state=seed),
     "svr": lambda seed: SVR(),
@@ -82,7 +82,8 @@ def cross_validate(runs: pd.DataFrame, family: str, regressors: Sequence[str], f
                    candidates: Sequence[str] | None = None, importance: bool = False
                    ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Scores (one row per regressor and feature set), out-of-fold predictions, and permutation importances
-    (feature set ``all``, on the held-out folds of the first repeat) for one model family."""
+    (feature set ``all``, held-out folds of the first repeat, random forest or else the first regressor) for one
+    model family."""
     data = runs[runs["family"] == family].reset_index(drop=True)
     if len(data) < folds:
         raise DataError(f"family {family}: {len(data)} trained models for {folds}-fold cross-validation; "
@@ -92,6 +93,8 @@ def cross_validate(runs: pd.DataFrame, family: str, regressors: Sequence[str], f
     y = data[target].to_numpy(dtype=float)
     constant_target = bool(np.ptp(y) == 0)
     ids = data["graph_id"].to_numpy() if "graph_id" in data else np.arange(len(data))
+    # permutation importance is costly: measured for one regressor, the random forest where it is fitted
+    importance_of = "random_forest" if "random_forest" in regressors else regressors[0]
     scores, predictions, importances = [], [], []
     for feature_set in feature_sets:
         columns = feature_columns(data, feature_set, candidates)
@@ -115,7 +118,8 @@ def cross_validate(runs: pd.DataFrame, family: str, regressors: Sequence[str], f
                 predictions.append(pd.DataFrame({
                     "family": family, "regressor": name, "feature_set": feature_set, "repeat": fold // folds,
                     "fold": fold % folds, "graph_id": ids[test], "true": y[test], "predicted": predicted}))
-                if importance and feature_set == "all" and columns and fold < folds and len(test) > 1:
+                if (importance and name == importance_of and feature_set == "all" and columns and fold < folds
+                        and len(test) > 1):
                     result = permutation_importance(model, x[test], y[test], n_repeats=5, random_state=seed,
                                                     scoring="neg_mean_absolute_error")
                     importances.append(pd.DataFrame({"family": family, "regressor": name, "fold": fold,

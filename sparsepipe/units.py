@@ -329,13 +329,14 @@ def collect(inputs: Sequence[str], out: str) -> None:
 
 
 def fit_predictors(runs_paths: Sequence[str], settings: Mapping[str, Any], out_scores: str, out_predictions: str,
-                   out_importance: str) -> None:
-    """Cross-validated structure-only accuracy predictors, per model family and feature set."""
+                   out_importance: str, family: str | None = None) -> None:
+    """Cross-validated structure-only accuracy predictors, per model family (or of one ``family``)."""
     runs = io.concat_tables(runs_paths, ("family", "test_acc", "graph_id"))
-    results = [cross_validate(runs, family, settings["regressors"], settings["folds"], settings["repeats"],
-                              derive_seed(settings["seed"], "predict", family), feature_sets=settings["feature_sets"],
+    families = [family] if family is not None else sorted(runs["family"].unique())
+    results = [cross_validate(runs, name, settings["regressors"], settings["folds"], settings["repeats"],
+                              derive_seed(settings["seed"], "predict", name), feature_sets=settings["feature_sets"],
                               importance=True)
-               for family in sorted(runs["family"].unique())]
+               for name in families]
     for index, out in enumerate((out_scores, out_predictions, out_importance)):
         io.write_table(pd.concat([r[index] for r in results], ignore_index=True), out)
 

@@ -116,7 +116,7 @@ def test_changing_pruning_rates_reruns_pruning_and_what_follows_only(workdir):
     write_config(workdir, config)
     try:
         assert scheduled(workdir) == {"prune_ffn", "pruning_table", "pruning_summary", "pruned_runs", "fit_predictors",
-                                      "report"}
+                                      "predict_table", "report"}
     finally:
         write_config(workdir, tiny_config())
 
@@ -130,7 +130,7 @@ def test_changing_graph_sizes_reruns_graphs_and_everything_built_on_them(workdir
     finally:
         write_config(workdir, tiny_config())
     assert {"graphs", "graph_features", "train_structured", "train_structured_ffn", "structure_runs",
-            "fit_predictors", "report"} <= rules
+            "fit_predictors", "predict_table", "report"} <= rules
     assert not rules & {"train_ffn", "prune_ffn", "train_rnn", "prune_rnn", "reber_data", "pruning_table", "nas"}
 
 

@@ -19,6 +19,7 @@ wildcard_constraints:
     shard=r"\d+",
     generator="[a-z_]+",
     task="[a-z0-9_]+",
+    family="[a-z0-9_]+",
     dataset="[a-z0-9_]+",
 
 

@@ -12,14 +12,22 @@ rule pruned_runs:
         "{SP} pruned-runs --pruning {input} --out {output} 2> {log}"
 
 
+def families():
+    """Model families whose accuracy is predicted: structured nets per cell / dataset, and pruned nets."""
+    names = [f"rnn_{cell}" for cell in config["structure"]["cells"]]
+    names += [f"ffn_{dataset}" for dataset in config["structure"]["ffn"]["datasets"]]
+    if config["ffn"]["prune"]["network_features"]:
+        names += [f"pruned_ffn_{dataset}" for dataset in config["ffn"]["datasets"]]
+    return names
+
+
 rule fit_predictors:
     input:
-        runs=rules.structure_runs.output,
-        pruned=rules.pruned_runs.output,
+        runs=lambda wc: rules.pruned_runs.output if wc.family.startswith("pruned_") else rules.structure_runs.output,
     output:
-        scores=f"{R}/predict/scores.parquet",
-        predictions=f"{R}/predict/predictions.parquet",
-        importance=f"{R}/predict/importance.parquet",
+        scores=f"{R}/predict/families/{{family}}/scores.parquet",
+        predictions=f"{R}/predict/families/{{family}}/predictions.parquet",
+        importance=f"{R}/predict/families/{{family}}/importance.parquet",
     params:
         settings=cli_json(
             regressors="predict/regressors",
@@ -29,10 +37,24 @@ rule fit_predictors:
             seed="seed",
         ),
     log:
-        f"{R}/logs/predict/fit.log",
+        f"{R}/logs/predict/{{family}}.log",
     shell:
-        "{SP} predict --params {params.settings:q} --runs {input.runs} {input.pruned} --out-scores {output.scores}"
-        " --out-predictions {output.predictions} --out-importance {output.importance} 2> {log}"
+        "{SP} predict --family {wildcards.family} --params {params.settings:q} --runs {input.runs}"
+        " --out-scores {output.scores} --out-predictions {output.predictions} --out-importance {output.importance}"
+        " 2> {log}"
+
+
+rule predict_table:
+    input:
+        lambda wc: expand(f"{R}/predict/families/{{family}}/{wc.table}.parquet", family=families()),
+    output:
+        f"{R}/predict/{{table}}.parquet",
+    wildcard_constraints:
+        table="scores|predictions|importance",
+    log:
+        f"{R}/logs/predict/{{table}}.log",
+    shell:
+        "{SP} collect --inputs {input} --out {output} 2> {log}"
 
 
 rule report:
@@ -42,9 +64,9 @@ rule report:
         comparisons=rules.pruning_summary.output.comparisons,
         rnn_pruning=rules.rnn_pruning_table.output,
         runs=rules.structure_runs.output,
-        scores=rules.fit_predictors.output.scores,
-        predictions=rules.fit_predictors.output.predictions,
-        importance=rules.fit_predictors.output.importance,
+        scores=f"{R}/predict/scores.parquet",
+        predictions=f"{R}/predict/predictions.parquet",
+        importance=f"{R}/predict/importance.parquet",
     output:
         pruning=report(f"{R}/figures/pruning.png", caption="../report/pruning.rst", category="1 Pruning"),
         rnn_pruning=report(f"{R}/figures/rnn_pruning.png", caption="../report/rnn_pruning.rst", category="1 Pruning"),
@@ -65,3 +87,20 @@ rule report:
         " --out-predictors {output.predictors} --out-importance {output.importance}"
         " --out-predicted {output.predicted} --out-paper-table {output.paper_table}"
         " --out-paper-html {output.paper_html} 2> {log}"
+
+
+onsuccess:
+    # Every successful run ends with Snakemake's own report (figures, captions, the paper table). Not through the
+    # profile's report-after-run, which Snakemake 9 also applies to dry runs (they then fail on missing figures).
+    # The merged config goes to the report run as one config file, so it sees the same paths.
+    import subprocess
+    import yaml
+
+    merged = f"{R}/.report-config.yaml"
+    with open(merged, "w") as handle:
+        yaml.safe_dump(config, handle)
+    subprocess.run(
+        ["snakemake", "--nolock", "--snakefile", workflow.main_snakefile, "--configfile", merged,
+         "--report", f"{R}/report.html"],
+        check=False,
+    )
