@@ -21,8 +21,8 @@ from sparsepipe import io  # noqa: E402
 from sparsepipe.analysis import at_compression  # noqa: E402
 
 COMPRESSION_GRID = np.round(np.arange(0.05, 0.99, 0.025), 3)
-SCATTER_FEATURES = ("nodes", "edges", "layers", "density", "diameter", "average_shortest_path_length",
-                    "degree_var", "betweenness_mean", "closeness_mean", "clustering_mean")
+SCATTER_FEATURES = ("nodes", "edges", "layers", "source_nodes", "sink_nodes", "density", "diameter",
+                    "average_shortest_path_length", "degree_var", "betweenness_mean", "clustering_mean")
 
 
 def _save(fig: plt.Figure, out: str) -> None:
@@ -121,29 +121,40 @@ def structure_figure(runs: pd.DataFrame, out: str) -> None:
             if col == 0:
                 ax.set_ylabel(f"{family}\ntest accuracy (%)", fontsize=8)
     handles, labels = axes[0][0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / (2.3 * len(families))))
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, title="generator")
     _save(fig, out)
 
 
 def predictors_figure(scores: pd.DataFrame, out: str) -> None:
-    """R² (mean ± std over folds) per regressor and feature set, one panel per family."""
+    """R² (mean ± std over folds) per regressor and feature set, one panel per family (two panels a row)."""
     families = sorted(scores["family"].unique())
-    fig, axes = plt.subplots(1, len(families), figsize=(max(6, 1.2 * scores["regressor"].nunique()) * len(families),
-                                                          4.2), squeeze=False)
+    cols = min(2, len(families))
+    rows = math.ceil(len(families) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(7.5 * cols, 3.6 * rows), squeeze=False)
     sets = sorted(scores["feature_set"].unique())
-    for ax, family in zip(axes[0], families, strict=True):
+    for ax, family in zip(axes.flat, families, strict=False):
         part = scores[scores["family"] == family]
         regressors = sorted(part["regressor"].unique())
         width = 0.8 / len(sets)
         for i, feature_set in enumerate(sets):
             values = part[part["feature_set"] == feature_set].set_index("regressor").reindex(regressors)
-            ax.bar(np.arange(len(regressors)) + i * width, values["r2_mean"].clip(lower=-1), width,
-                   yerr=values["r2_std"], capsize=2, label=feature_set)
-        ax.set_xticks(np.arange(len(regressors)) + 0.4 - width / 2, regressors, rotation=30, ha="right", fontsize=8)
+            mean = values["r2_mean"].clip(lower=-1)
+            # error bars drawn within the plotted range: a fold with R² of -20 says "useless", not how useless
+            low = (mean - (values["r2_mean"] - values["r2_std"]).clip(lower=-1)).clip(lower=0)
+            high = ((values["r2_mean"] + values["r2_std"]).clip(upper=1) - mean).clip(lower=0)
+            ax.bar(np.arange(len(regressors)) + i * width, mean, width, yerr=[low, high], capsize=2,
+                   label=feature_set, error_kw={"lw": 0.8})
+        ax.set_xticks(np.arange(len(regressors)) + 0.4 - width / 2, regressors, rotation=25, ha="right", fontsize=8)
         ax.axhline(0, color="black", lw=0.8)
-        ax.axhline(0.81, color="grey", lw=1, ls=":", label="paper's best (0.81)")
-        ax.set(ylabel="R² (cross-validated; clipped at -1)", title=family, ylim=(-1.05, 1.0))
-        ax.legend(fontsize=7)
+        ax.axhline(0.81, color="grey", lw=1, ls=":")
+        ax.set(ylabel="R² (cross-validated)", title=family, ylim=(-1.05, 1.0))
+    for ax in list(axes.flat)[len(families):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, title="feature set "
+               "(dotted: the paper's best R², 0.81; bars clipped at -1)", title_fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.93 if rows > 1 else 0.85))
     _save(fig, out)
 
 

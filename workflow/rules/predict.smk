@@ -1,6 +1,9 @@
 # Structure-only accuracy predictors, and the figures and tables of the report.
 
 
+report: "../report/workflow.rst"
+
+
 rule pruned_runs:
     input:
         rules.pruning_table.output,
