@@ -26,38 +26,40 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=["ffn_fashion_mnist", "rnn_gru"])
     parser.add_argument("--population", type=int, default=10)
     parser.add_argument("--generations", type=int, default=8)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="one search pair per seed")
     parser.add_argument("--fashion-idx", default="/usr/share/datasets/fashion-mnist")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="sparsepipe-nas-"))
-    settings = {"population": args.population, "elites": 2, "generations": args.generations, "tournament": 3,
-                "mutation_rate": 0.3, "crossover_rate": 0.5, "screen_factor": 5, "generators": CHOICES,
-                "seed": args.seed,
-                "train": {"epochs": 2, "batch_size": 64, "lr": 0.01, "train_samples": 3000, "embedding": 8}}
     for task in args.tasks:
         if task.startswith("ffn_"):
             stage(task.removeprefix("ffn_"), folder / "vision", idx_dir=args.fashion_idx)
             data = str(folder / "vision")
         else:
             data = str(folder / "reber.parquet")
-            io.write_table(generate_reber(4000, 10, 20, seed=args.seed,
-                                          invalid={"near_miss": 0.5, "other_grammar": 0.5}), data)
-        tables = {}
-        for guided in (False, True):
-            start = time.perf_counter()
+            io.write_table(generate_reber(4000, 10, 20, seed=0, invalid={"near_miss": 0.5, "other_grammar": 0.5}),
+                           data)
+        for seed in args.seeds:
+            settings = {"population": args.population, "elites": 2, "generations": args.generations,
+                        "tournament": 3, "mutation_rate": 0.3, "crossover_rate": 0.5, "screen_factor": 5,
+                        "generators": CHOICES, "seed": seed,
+                        "train": {"epochs": 2, "batch_size": 64, "lr": 0.01, "train_samples": 3000, "embedding": 8}}
+            tables = {}
+            for guided in (False, True):
+                start = time.perf_counter()
 
-            def evaluate(genomes, seeds, task=task, data=data, guided=guided):
-                return [units.train_candidate(task, g.to_json(), s, settings | {"predictor": guided}, data)
-                        for g, s in zip(genomes, seeds, strict=True)]
+                def evaluate(genomes, seeds, task=task, data=data, settings=settings):
+                    return [units.train_candidate(task, g.to_json(), s, settings, data)
+                            for g, s in zip(genomes, seeds, strict=True)]
 
-            tables[guided] = nas.search(settings | {"predictor": guided}, CHOICES, evaluate, seed=args.seed)
-            trained = tables[guided][tables[guided]["trained"]]
-            print(f"{task} predictor={'on ' if guided else 'off'}: {len(trained)} trainings, best validation "
-                  f"accuracy {trained['measured'].max():.4f}, {time.perf_counter() - start:.0f} s", flush=True)
-        target = tables[False][tables[False]["trained"]]["measured"].max()
-        off, on = nas.trainings_to_reach(tables[False], target), nas.trainings_to_reach(tables[True], target)
-        print(f"{task}: trainings to reach {target:.4f} (best without predictor): without {off}, with {on}"
-              f"{'' if on is None else f' ({on / off:.2f}x)'}", flush=True)
+                tables[guided] = nas.search(settings | {"predictor": guided}, CHOICES, evaluate, seed=seed)
+                trained = tables[guided][tables[guided]["trained"]]
+                print(f"{task} seed {seed} predictor={'on ' if guided else 'off'}: {len(trained)} trainings, best "
+                      f"validation accuracy {trained['measured'].max():.4f}, {time.perf_counter() - start:.0f} s",
+                      flush=True)
+            target = tables[False][tables[False]["trained"]]["measured"].max()
+            off, on = nas.trainings_to_reach(tables[False], target), nas.trainings_to_reach(tables[True], target)
+            print(f"{task} seed {seed}: trainings to reach {target:.4f} (best without predictor): without {off}, "
+                  f"with {on}{'' if on is None else f' ({on / off:.2f}x)'}", flush=True)
 
 
 if __name__ == "__main__":
