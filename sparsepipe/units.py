@@ -53,10 +53,9 @@ def _threads(threads: int) -> None:
 # --- graphs and features ------------------------------------------------------------------------------------
 
 def graphs(generator: str, settings: Mapping[str, Any], out: str) -> None:
-    """``settings``: ``generator`` (its config block) and the global ``seed``."""
+    """``settings``: ``generator`` (its config block) and the global ``seed``. Unusable graphs fail here, named
+    (``generate_graphs`` layers every graph), rather than deep inside training."""
     table = generate_graphs(generator, settings["generator"], settings["seed"])
-    for row in table.to_dict("records"):  # fail here, naming the graph, rather than deep inside training
-        layered_dag(graph_from_row(row), row["graph_id"])
     io.write_table(table, out)
     log.info("%s: %d graphs -> %s", generator, len(table), out)
 
