@@ -53,3 +53,30 @@ def test_submitit_local_executor_gives_the_same_table_as_in_process(tmp_path):
 def test_unknown_executor():
     with pytest.raises(ConfigError, match="unknown executor 'slurmm'"):
         launch.run(print, where={"executor": "slurmm"})
+
+
+def test_slurm_jobs_in_flight_are_bounded_by_max_jobs(tmp_path):
+    import threading
+    import time
+
+    where = {"executor": "slurm", "max_jobs": 2, "slots": str(tmp_path / "slots")}
+    inside, most = [0], [0]
+    lock = threading.Lock()
+
+    def job():
+        with launch._slot(where):
+            with lock:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            time.sleep(0.3)
+            with lock:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=job) for _ in range(5)]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert most[0] == 2  # never more than max_jobs at once, and the slots are used
+    assert time.perf_counter() - start > 0.9  # 5 jobs through 2 slots take at least 3 rounds of 0.3 s
