@@ -8,6 +8,8 @@ reach the target give no value and are counted as such). Comparisons between met
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 from scipy.stats import ttest_1samp, ttest_rel, wilcoxon
@@ -15,19 +17,22 @@ from scipy.stats import ttest_1samp, ttest_rel, wilcoxon
 RUN_KEY = ["dataset", "arch", "model_seed", "method", "rate", "run"]
 
 
-def at_compression(pruning: pd.DataFrame, target: float = 0.8) -> pd.DataFrame:
-    """One row per run: accuracy after pruning and after re-training interpolated at ``target`` compression."""
+def at_compression(pruning: pd.DataFrame, target: float | Sequence[float] = 0.8) -> pd.DataFrame:
+    """One row per run and target: accuracy after pruning and after re-training interpolated at ``target``
+    compression (one target or several; each run's curve is read once for all of them)."""
+    targets = np.atleast_1d(np.asarray(target, dtype=float))
     rows = []
     for key, run in pruning[pruning["step"] > 0].sort_values("step").groupby(RUN_KEY):
         x = np.concatenate([[0.0], run["compression"].to_numpy()])
-        reached = x[-1] >= target
-        row = dict(zip(RUN_KEY, key, strict=True)) | {"target": target, "reached": reached}
         dense = float(run["acc_dense"].iloc[0])
-        for column in ("acc_pruned", "acc_retrained"):
-            y = np.concatenate([[dense], run[column].to_numpy()])
-            row[column] = float(np.interp(target, x, y)) if reached else np.nan
-        row["acc_dense"] = dense
-        rows.append(row)
+        reached = x[-1] >= targets
+        curves = {column: np.where(reached, np.interp(targets, x, np.concatenate([[dense], run[column].to_numpy()])),
+                                   np.nan)
+                  for column in ("acc_pruned", "acc_retrained")}
+        for i, t in enumerate(targets):
+            rows.append(dict(zip(RUN_KEY, key, strict=True)) | {
+                "target": float(t), "reached": bool(reached[i]), "acc_pruned": float(curves["acc_pruned"][i]),
+                "acc_retrained": float(curves["acc_retrained"][i]), "acc_dense": dense})
     return pd.DataFrame(rows)
 
 

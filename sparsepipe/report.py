@@ -45,10 +45,9 @@ def _colours(names) -> dict:
 def pruning_figure(pruning: pd.DataFrame, out: str) -> None:
     """Accuracy against compression per method: mean ± std over runs (and rates) of the accuracy interpolated on a
     compression grid; solid after re-training, dashed right after pruning; one panel per dataset and arch."""
-    pruning = pruning[pruning["step"] > 0]
-    if pruning.empty:
+    curves = at_compression(pruning, COMPRESSION_GRID)
+    if curves.empty:
         return _empty(out, "no pruning results")
-    curves = pd.concat([at_compression(pruning, t) for t in COMPRESSION_GRID], ignore_index=True)
     curves = curves[curves["reached"]]
     panels = sorted(curves.groupby(["dataset", "arch"]).groups)
     fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4.5), squeeze=False)
