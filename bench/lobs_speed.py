@@ -1,7 +1,8 @@
 """L-OBS inverse Hessians, Cholesky vs. per-sample Sherman-Morrison recursion: `python bench/lobs_speed.py`.
 
-A 784-100-10 MLP with random weights and 10,000 random "validation" samples, one thread, float64 as in
-``sparsepipe.prune.lobs``. The Cholesky path is all that prune_step does for it (forward pass with hooks, Gram
+A 784-100-10 MLP with random weights and 10,000 random "validation" samples, float64 as in
+``sparsepipe.prune.lobs``, timed with one thread and with every core (torch and the numpy BLAS both limited to
+the same count, for both sides). The Cholesky path is all that prune_step does for it (forward pass with hooks, Gram
 matrices, damping, factorisation, inverse, all layers). The recursion starts from the inverse damping and adds one
 sample's x x^T / N at a time, H^-1 -= H^-1 x x^T H^-1 / (N + x^T H^-1 x), from the same layer inputs: once with the
 operations of Dong et al.'s code (csyhhu/L-OBS, ``generate_hessian_inv_Woodbury``, numpy path: two mat-vecs, an
@@ -14,9 +15,11 @@ The full recursion over the small layer is checked against the Cholesky inverse.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 
 import torch
+from threadpoolctl import threadpool_limits
 
 from sparsepipe.models.ffn import MLP, linear_layers
 from sparsepipe.prune import lobs
@@ -55,8 +58,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=10_000)
     parser.add_argument("--fraction", type=float, default=0.1, help="share of the samples the recursion is timed on")
+    parser.add_argument("--threads", type=int, nargs="*", default=[1, os.cpu_count() or 1])
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    for threads in dict.fromkeys(args.threads):
+        torch.set_num_threads(threads)
+        with threadpool_limits(threads):
+            measure(args, threads)
+
+
+def measure(args: argparse.Namespace, threads: int) -> None:
     torch.manual_seed(0)
     model = MLP(784, [100], 10)
     layers = linear_layers(model)
@@ -74,7 +84,7 @@ def main() -> None:
     inputs = [torch.cat([a, torch.ones(len(a), 1)], dim=1).to(torch.float64) for a in inputs]
     dampings = [lobs.DAMPING * a.square().mean(0).mean().item() for a in inputs]  # as hessians() adds
     timed = int(args.fraction * args.samples)
-    print(f"layers: {[h.shape[0] for h in result['h']]} (inputs + bias), samples: {args.samples}, threads: 1")
+    print(f"layers: {[h.shape[0] for h in result['h']]} (inputs + bias), samples: {args.samples}, threads: {threads}")
     print(f"Cholesky, all layers: {cholesky:.3f} s")
     for name, recursion in (("as Dong et al.'s code", dong_recursion), ("tight", tight_recursion)):
         seconds = sum(best_of(3, lambda a=a, lam=lam, fn=recursion: fn(a[:timed], args.samples, lam))
