@@ -130,8 +130,8 @@ def test_fused_module_path_equals_the_custom_gru():
     model = RecurrentClassifier("gru", VOCABULARY, 5, [8, 8]).eval()
     t = _strings(16, 16)
     with torch.no_grad():
-        x = model.embedding(t.tokens)
-        fused = model.classifier(model.fused(x)[torch.arange(len(t)), t.lengths - 1])
+        x = model.embedding(t.tokens.t())
+        fused = model.classifier(model.fused(x)[t.lengths - 1, torch.arange(len(t))])
         torch.testing.assert_close(model(t.tokens, t.lengths), fused, rtol=1e-5, atol=1e-6)
 
 

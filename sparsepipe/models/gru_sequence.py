@@ -40,7 +40,7 @@ class _GRUSequence(torch.autograd.Function):
             torch.addmm(b_hh, state[t], w_t, out=gh_t[t])
             torch.add(gi_rz[t], gh_rz[t], out=rz_t[t]).sigmoid_()
             cand = torch.addcmul(gi_n[t], r_t[t], gh_n[t], out=new_t[t]).tanh_()
-            torch.addcmul(cand, z_t[t], state[t] - cand, out=state[t + 1])
+            torch.lerp(cand, state[t], z_t[t], out=state[t + 1])  # n + z (h - n)
         ctx.save_for_backward(w_hh, states, rz, new_gate, gh)
         return states[1:]
 
@@ -49,23 +49,24 @@ class _GRUSequence(torch.autograd.Function):
         w_hh, states, rz, new_gate, gh = ctx.saved_tensors
         length, n, h3 = new_gate.shape
         r, z = rz[..., :h3], rz[..., h3:]
-        # factors that depend on the forward pass only, for all steps at once
+        # dh -> d(gate pre-activations) are products with factors that depend on the forward pass only: computed
+        # for all steps at once, so a step of the recurrence is three ops (one product, the state's two paths)
         to_new = (1 - z) * (1 - new_gate * new_gate)  # dh -> d(candidate pre-activation)
-        to_update = (states[:-1] - new_gate) * z * (1 - z)  # dh -> d(update pre-activation)
-        to_reset = gh[..., 2 * h3 :] * r * (1 - r)  # d(candidate pre-activation) -> d(reset pre-activation)
+        factors = torch.stack([
+            to_new * gh[..., 2 * h3 :] * r * (1 - r),  # dh -> d(reset pre-activation)
+            (states[:-1] - new_gate) * z * (1 - z),  # dh -> d(update pre-activation)
+            to_new * r,  # dh -> d(candidate's hidden part), gh_n
+        ], dim=2)
         d_gh = grad_out.new_empty(length, n, 3 * h3)
-        d_gi = torch.empty_like(d_gh)
-        g_out, t_new, t_reset, t_update, r_t, z_t, d_gi_n, d_gh_r, d_gh_z, d_gh_n, d_gh_t = (x.unbind(0) for x in (
-            grad_out, to_new, to_reset, to_update, r, z, d_gi[..., 2 * h3 :], d_gh[..., :h3], d_gh[..., h3 : 2 * h3],
-            d_gh[..., 2 * h3 :], d_gh))
-        d_h = g_out[length - 1]
+        d_states = torch.empty_like(grad_out)  # d_states[t]: gradient into the output of step t
+        d_states[length - 1] = grad_out[length - 1]
+        g_out, f_t, z_t, d_h_t, d_gh_t = (x.unbind(0) for x in (grad_out, factors, z, d_states, d_gh))
         for t in range(length - 1, -1, -1):
-            d_new = torch.mul(d_h, t_new[t], out=d_gi_n[t])
-            torch.mul(d_new, t_reset[t], out=d_gh_r[t])
-            torch.mul(d_h, t_update[t], out=d_gh_z[t])
-            torch.mul(d_new, r_t[t], out=d_gh_n[t])
-            if t > 0:  # gradient into the previous state: direct path, recurrent weights, and its own output
-                d_h = torch.addmm(torch.addcmul(g_out[t - 1], d_h, z_t[t]), d_gh_t[t], w_hh)
+            torch.mul(d_h_t[t].unsqueeze(1), f_t[t], out=d_gh_t[t].view(n, 3, h3))
+            if t > 0:  # gradient into the previous state: its own output, the direct path, the recurrent weights
+                torch.addcmul(g_out[t - 1], d_h_t[t], z_t[t], out=d_h_t[t - 1]).addmm_(d_gh_t[t], w_hh)
+        d_gi = torch.empty_like(d_gh)
+        torch.mul(d_states, to_new, out=d_gi[..., 2 * h3 :])
         d_gi[..., : 2 * h3] = d_gh[..., : 2 * h3]
         flat = d_gh.view(-1, 3 * h3)
         d_w_hh = flat.t() @ states[:-1].reshape(-1, h3) if ctx.needs_input_grad[1] else None
