@@ -7,9 +7,12 @@
   (isolated nodes dropped) so every offspring is a valid structural prior.
 - Selection: tournaments over the current population, elites carried over unchanged. Everything is seeded per
   generation from the search seed, so a resumed search continues exactly as an uninterrupted one.
-- Fitness: validation accuracy after a short training. With the predictor on, a regressor fitted on the structural
-  features of every individual trained so far (refitted every generation) screens ``screen_factor`` times more
-  candidates than are trained, and only the most promising are trained.
+- Fitness: validation accuracy after a short training. With the predictor on, a regressor (``predictor_model``)
+  fitted on the structural features of every individual trained so far (refitted every generation) screens
+  ``screen_factor`` times more candidates than are trained, and only the most promising are trained. Bayesian ridge
+  is the default: early generations give it a dozen individuals, and a linear model extrapolates a trend (more
+  input units, wider layers) beyond them, where a random forest cannot rank past the best it has seen
+  (bench/nas_predictor.py compares them).
 - Every individual, trained or screened out, is a row of the search table; the search writes the table after each
   generation (atomically) and resumes from it.
 """
@@ -26,12 +29,13 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import pandas as pd
-from sklearn.ensemble import RandomForestRegressor
+from sklearn.pipeline import Pipeline
 
 from sparsepipe.errors import ConfigError
 from sparsepipe.features import graph_features
 from sparsepipe.graphs.generators import GENERATORS, drop_isolated
 from sparsepipe.graphs.layering import layered_dag, to_dag
+from sparsepipe.predict import REGRESSORS, regressor
 from sparsepipe.seeds import derive_seed
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,9 @@ def check_settings(settings: Mapping[str, Any]) -> None:
     for key in ("mutation_rate", "crossover_rate"):
         if not 0 <= settings[key] <= 1:
             raise ConfigError(f"nas.{key}: {settings[key]} is outside [0, 1]")
+    if settings["predictor_model"] not in REGRESSORS:
+        raise ConfigError(f"nas.predictor_model: unknown regressor {settings['predictor_model']!r}; expected one of "
+                          f"{list(REGRESSORS)}")
     if settings["tournament"] > settings["population"]:
         raise ConfigError(f"nas.tournament: {settings['tournament']} exceeds nas.population")
     for name, choices in settings["generators"].items():
@@ -193,7 +200,7 @@ def search(settings: Mapping[str, Any], choices: Mapping[str, Mapping[str, Any]]
         predicted = [float("nan")] * len(candidates)
         order = list(range(len(candidates)))
         if uses_predictor and generation > 0:
-            model = _fit_predictor(trained, seed)
+            model = _fit_predictor(trained, settings["predictor_model"], seed)
             predicted = list(model.predict(_matrix(features, model.feature_names_)))
             order = sorted(order, key=lambda i: -predicted[i])
         chosen = set(order[:to_train])
@@ -227,10 +234,11 @@ def _matrix(features: list[dict[str, float]], names: list[str]) -> np.ndarray:
     return np.array([[f.get(n, 0.0) for n in names] for f in features], dtype=float)
 
 
-def _fit_predictor(trained: list[dict[str, Any]], seed: int) -> RandomForestRegressor:
-    """Random forest on the structural features of every individual trained so far."""
+def _fit_predictor(trained: list[dict[str, Any]], name: str, seed: int) -> Pipeline:
+    """``name``'s regressor (:func:`sparsepipe.predict.regressor`: scaled features) on the structural features
+    of every individual trained so far."""
     names = sorted(k for k in trained[0] if k not in _NON_FEATURES and isinstance(trained[0][k], (int, float)))
-    model = RandomForestRegressor(n_estimators=100, random_state=seed % (2**31), n_jobs=1)
+    model = regressor(name, seed % (2**31))
     model.fit(_matrix(trained, names), [r["measured"] for r in trained])
     model.feature_names_ = names
     return model

@@ -9,7 +9,8 @@ from sparsepipe.errors import ConfigError
 CHOICES = {"barabasi_albert": {"nodes": [8, 12], "m": [1, 2]}, "watts_strogatz": {"nodes": [8, 12], "k": [2, 4],
                                                                                   "p": [0.3]}}
 SETTINGS = {"population": 6, "elites": 2, "generations": 4, "tournament": 2, "mutation_rate": 0.3,
-            "crossover_rate": 0.5, "predictor": False, "screen_factor": 4, "generators": CHOICES}
+            "crossover_rate": 0.5, "predictor": False, "predictor_model": "bayesian_ridge", "screen_factor": 4,
+            "generators": CHOICES}
 
 
 def synthetic(genomes, seeds):
@@ -60,8 +61,9 @@ def test_elitism_and_population_bookkeeping():
     assert table["trained"].sum() == 6 + 4 * 4
 
 
-def test_the_predictor_screens_offspring_and_saves_trainings():
-    guided = nas.search(SETTINGS | {"predictor": True}, CHOICES, synthetic, seed=5)
+@pytest.mark.parametrize("model", ["bayesian_ridge", "random_forest"])
+def test_the_predictor_screens_offspring_and_saves_trainings(model):
+    guided = nas.search(SETTINGS | {"predictor": True, "predictor_model": model}, CHOICES, synthetic, seed=5)
     blind = nas.search(SETTINGS, CHOICES, synthetic, seed=5)
     later = guided[guided["generation"] > 0]
     assert len(later[~later["elite"]]) == 4 * 4 * 4  # screen_factor x offspring candidates per generation
@@ -78,7 +80,15 @@ def test_the_predictor_screens_offspring_and_saves_trainings():
     ({"generations": 0}, "nas.generations"),
     ({"mutation_rate": 1.5}, r"nas.mutation_rate: 1.5 is outside \[0, 1\]"),
     ({"generators": {"erdos": {}}}, "unknown generator 'erdos'"),
+    ({"predictor_model": "oracle"}, "nas.predictor_model: unknown regressor 'oracle'; expected one of"),
 ])
 def test_bad_settings(change, message):
     with pytest.raises(ConfigError, match=message):
         nas.check_settings(SETTINGS | change)
+
+
+def test_the_schema_offers_exactly_the_regressors_of_predict():
+    from sparsepipe.config import schema
+    from sparsepipe.predict import REGRESSORS
+
+    assert schema()["properties"]["nas"]["properties"]["predictor_model"]["enum"] == list(REGRESSORS)

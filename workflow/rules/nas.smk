@@ -27,6 +27,7 @@ rule nas:
             mutation_rate="nas/mutation_rate",
             crossover_rate="nas/crossover_rate",
             predictor="nas/predictor",
+            predictor_model="nas/predictor_model",
             screen_factor="nas/screen_factor",
             generators="nas/generators",
             train="nas/train",
