@@ -15,20 +15,16 @@ from torch import nn
 from torch.nn.utils import prune
 
 from sparsepipe.graphs.layering import LayeredDAG
-from sparsepipe.models.rnn import GATES, RecurrentClassifier, at_last_step, check_cell, trim
+from sparsepipe.models.rnn import GATES, RecurrentClassifier, at_last_step, recurrent_module, trim
+from sparsepipe.models.rnn import WEIGHTS as LAYER_WEIGHTS
 from sparsepipe.models.structured import StructuredRNN, edge_mask, skip_pairs
 
-WEIGHTS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+WEIGHTS = tuple(name.removesuffix("_l0") for name in LAYER_WEIGHTS)  # a cell names them without the suffix
 
 
 def recurrent_cell(cell: str, inputs: int, hidden: int) -> nn.RNNCellBase:
     """The single-step counterpart of :func:`sparsepipe.models.rnn.recurrent_layer` (same parameter shapes)."""
-    check_cell(cell)
-    if cell == "gru":
-        return nn.GRUCell(inputs, hidden)
-    if cell == "lstm":
-        return nn.LSTMCell(inputs, hidden)
-    return nn.RNNCell(inputs, hidden, nonlinearity=cell.removeprefix("rnn_"))
+    return recurrent_module(cell, inputs, hidden, single_step=True)
 
 
 def copy_layer_into_cell(layer: nn.RNNBase, cell: nn.RNNCellBase) -> None:

@@ -34,15 +34,25 @@ def check_cell(cell: str) -> None:
         raise ConfigError(f"unknown cell {cell!r}; expected one of {list(CELLS)}")
 
 
+# torch's module per cell family: (whole sequence, single step); rnn_tanh / rnn_relu name the nonlinearity
+_MODULES = {"gru": (nn.GRU, nn.GRUCell), "lstm": (nn.LSTM, nn.LSTMCell), "rnn": (nn.RNN, nn.RNNCell)}
+# a single-layer module's parameters, in the order torch's fused kernels take them
+WEIGHTS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
+
+
+def recurrent_module(cell: str, inputs: int, hidden: int, single_step: bool = False) -> nn.Module:
+    """A torch recurrent module of type ``cell``: a single-layer sequence module, or its single-step cell (same
+    parameter shapes, without the ``_l0`` suffix)."""
+    check_cell(cell)
+    family, _, nonlinearity = cell.partition("_")
+    module = _MODULES[family][single_step]
+    return module(inputs, hidden, nonlinearity=nonlinearity) if nonlinearity else module(inputs, hidden)
+
+
 def recurrent_layer(cell: str, inputs: int, hidden: int) -> nn.RNNBase:
     """One single-layer recurrent module of type ``cell``, time first: (T, N, features), the layout the fused CPU
     kernels compute in (batch-first input costs them a transpose in and out)."""
-    check_cell(cell)
-    if cell == "gru":
-        return nn.GRU(inputs, hidden)
-    if cell == "lstm":
-        return nn.LSTM(inputs, hidden)
-    return nn.RNN(inputs, hidden, nonlinearity=cell.removeprefix("rnn_"))
+    return recurrent_module(cell, inputs, hidden)
 
 
 def trim(tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -103,7 +113,6 @@ class RecurrentClassifier(nn.Module):
         return x
 
 
-WEIGHTS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 # torch's fused sequence kernels, as nn.RNNBase.forward calls them:
 # (input, hx, weights, has_biases, num_layers, dropout, train, bidirectional, batch_first)
 _KERNELS = {"gru": torch.gru, "lstm": torch.lstm, "rnn_tanh": torch.rnn_tanh, "rnn_relu": torch.rnn_relu}

@@ -31,10 +31,9 @@ import torch
 from torch import nn
 
 from sparsepipe.models.masks import effective_weight
-from sparsepipe.models.rnn import GATES, check_cell
+from sparsepipe.models.rnn import GATES, WEIGHTS, check_cell
 
 EMBEDDING = -1  # the source of a path that reads the token embedding
-WEIGHTS = ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0")
 
 
 def tanh_(x: torch.Tensor) -> torch.Tensor:
