@@ -16,22 +16,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 
 import torch
 from threadpoolctl import threadpool_limits
+from timing import best_of  # bench/timing.py: the script's own folder
 
 from sparsepipe.models.ffn import MLP, linear_layers
 from sparsepipe.prune import lobs
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def dong_recursion(inputs: torch.Tensor, samples: int, damping: float) -> torch.Tensor:

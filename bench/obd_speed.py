@@ -9,22 +9,13 @@ batched sweep at least 10,000x faster. The sampled entries are also checked agai
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
+from timing import best_of  # bench/timing.py: the script's own folder
 from torch import nn
 
 from sparsepipe.models.ffn import MLP, linear_layers
 from sparsepipe.prune import obd
-
-
-def best_of(repeats: int, fn) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:

@@ -69,19 +69,23 @@ def reber_train(strings: int, seed: int) -> tuple[torch.Tensor, ...]:
     return t.tokens, t.lengths, t.labels
 
 
+def add_epoch_arguments(parser: argparse.ArgumentParser, batch_size: int, batches: int) -> None:
+    """The options of an epoch timing on Reber strings (shared with bench/structured_speed.py)."""
+    parser.add_argument("--embedding", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=batch_size)
+    parser.add_argument("--strings", type=int, default=18750, help="training strings (an epoch)")
+    parser.add_argument("--batches", type=int, default=batches, help="timing sample per epoch; 0 = whole epochs")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--default-adam", action="store_true",
+                        help="torch's default (foreach) Adam (default: Adam(fused=True), as sparsepipe.units trains)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", nargs="+", default=["gru", "lstm"])
     parser.add_argument("--hidden", nargs="+", type=int, default=[50, 50, 50])
-    parser.add_argument("--embedding", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--strings", type=int, default=18750, help="training strings (an epoch)")
-    parser.add_argument("--batches", type=int, default=150, help="timing sample per epoch; 0 = whole epochs")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--default-adam", action="store_true",
-                        help="torch's default (foreach) Adam for both (default: Adam(fused=True), as sparsepipe.units "
-                             "trains)")
+    add_epoch_arguments(parser, batch_size=32, batches=150)
     args = parser.parse_args()
     torch.set_num_threads(1)
     train = reber_train(args.strings, args.seed)

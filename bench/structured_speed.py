@@ -1,9 +1,9 @@
 """Training speed of the graph-structured recurrent nets, and the paper-scale estimate:
 `python bench/structured_speed.py [--batches 40]`.
 
-Times one training epoch (Adam, cross-entropy) on a full training set of 18,750 Reber strings, batch 128, one
-thread (two such processes share the two cores), best of ``--repeats``, ``--batches k`` batches extrapolated to
-the epoch (0: whole epochs):
+Times one training epoch (Adam(fused=True) on both sides, as sparsepipe.units trains; cross-entropy) on a full
+training set of 18,750 Reber strings, batch 128, one thread (two such processes share the two cores), best of
+``--repeats``, ``--batches k`` batches extrapolated to the epoch (0: whole epochs):
 
 - GRU on a 30-node Barabasi-Albert graph (m=2): the reference (a plain Python time-step loop over the masked
   cells, sparsepipe.models.reference, random batches) against StructuredRNN (the diagonal wavefront) with
@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # time this checkout, whatever is installed
 
-from rnn_speed import reber_train, seconds_per_epoch  # noqa: E402  (bench/ is the script's folder)
+from rnn_speed import add_epoch_arguments, reber_train, seconds_per_epoch  # noqa: E402  (bench/ is the script's folder)
 
 from sparsepipe.data.reber import VOCABULARY  # noqa: E402
 from sparsepipe.graphs import layered_dag, to_dag  # noqa: E402
@@ -46,15 +46,8 @@ def graph(kind: str, seed: int) -> nx.Graph:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cells", nargs="+", default=list(CELLS), help="cells timed for the estimate")
-    parser.add_argument("--embedding", type=int, default=8)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--strings", type=int, default=18750, help="training strings (an epoch)")
-    parser.add_argument("--batches", type=int, default=40, help="timing sample per epoch; 0 = whole epochs")
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-reference", action="store_true", help="skip the (slow) reference timing")
-    parser.add_argument("--fused-adam", action="store_true",
-                        help="Adam(fused=True) (default: torch's default Adam, as sparsepipe.units trains)")
+    add_epoch_arguments(parser, batch_size=128, batches=40)
     args = parser.parse_args()
     torch.set_num_threads(1)
     train = reber_train(args.strings, args.seed)
@@ -63,13 +56,13 @@ def main() -> None:
         print(f"{kind} graph (seed {args.seed}): layers {[len(n) for n in dag.layers]}, "
               f"{dag.dag.number_of_edges()} edges")
     print(f"{args.strings} strings, batch {args.batch_size}, 1 thread, sample {args.batches or 'all'} "
-          f"batches/epoch, best of {args.repeats}, {'fused' if args.fused_adam else 'default'} Adam")
+          f"batches/epoch, best of {args.repeats}, {'default' if args.default_adam else 'fused'} Adam")
 
     def timed(kind: str, cell: str, model_cls: type, batcher) -> float:
         torch.manual_seed(args.seed)
         model = model_cls(layered[kind], cell, VOCABULARY, args.embedding)
         return seconds_per_epoch(model, train, args.batch_size, batcher, args.batches, args.repeats, args.seed,
-                                 args.fused_adam)
+                                 not args.default_adam)
 
     fast: dict[tuple[str, str], float] = {}
     if not args.no_reference:
