@@ -45,6 +45,7 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=8)
     parser.add_argument("--screen-factor", type=int, default=20)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(8)), help="one search set per seed")
+    parser.add_argument("--activation", default="tanh", help="structured feed-forward units (relu, tanh, leaky_relu)")
     parser.add_argument("--fashion-idx", default="/usr/share/datasets/fashion-mnist")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="sparsepipe-nas-"))
@@ -61,7 +62,8 @@ def main() -> None:
             settings = {"population": args.population, "elites": 2, "generations": args.generations,
                         "tournament": 3, "mutation_rate": 0.3, "crossover_rate": 0.5,
                         "screen_factor": args.screen_factor, "generators": CHOICES, "seed": seed,
-                        "train": {"epochs": 2, "batch_size": 64, "lr": 0.01, "train_samples": 3000, "embedding": 8}}
+                        "train": {"epochs": 2, "batch_size": 64, "lr": 0.01, "train_samples": 3000, "embedding": 8,
+                                  "activation": args.activation}}
 
             def evaluate(genomes, seeds, task=task, data=data, settings=settings):
                 return [units.train_candidate(task, g.to_json(), s, settings, data)

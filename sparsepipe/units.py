@@ -207,7 +207,8 @@ def train_structured_ffn(dataset: str, generator: str, shard: int, settings: Map
     target = resolve_device(device)
 
     def train_one(row: dict[str, Any], seed: int) -> tuple[float, float]:
-        model = StructuredFFN(layered_dag(graph_from_row(row), row["graph_id"]), data.features, data.classes)
+        model = StructuredFFN(layered_dag(graph_from_row(row), row["graph_id"]), data.features, data.classes,
+                              spec["activation"])
         model.to(target)
         optimizer = make_optimizer(spec["optimizer"], model.parameters(), spec["lr"], spec["momentum"])
         fit(model, optimizer, (data.x_train, data.y_train), spec["epochs"], spec["batch_size"], seed,
@@ -365,7 +366,8 @@ def train_candidate(task: str, genome: str, seed: int, settings: Mapping[str, An
     seed_everything(seed)
     structure = nas.layered(nas.Genome.from_json(genome))
     if task.startswith("ffn_"):
-        model: torch.nn.Module = StructuredFFN(structure, train[0].shape[1], int(train[-1].max()) + 1)
+        model: torch.nn.Module = StructuredFFN(structure, train[0].shape[1], int(train[-1].max()) + 1,
+                                               spec["activation"])
         fit(model, torch.optim.Adam(model.parameters(), lr=spec["lr"]), train, spec["epochs"], spec["batch_size"],
             seed)
         return evaluate(model, validation).accuracy

@@ -36,6 +36,7 @@ def _broken(path, value):
         (["graphs", "barabasi_albert", "nodes"], [0], r"graphs/barabasi_albert/nodes/0: 0 is less than the minimum"),
         (["graphs", "watts_strogatz", "count"], -3, r"graphs/watts_strogatz/count: -3 is less than the minimum"),
         (["device"], "tpu", r"device: 'tpu' is not one of"),
+        (["nas", "train", "activation"], "gelu", r"nas/train/activation: 'gelu' is not one of"),
     ],
 )
 def test_bad_values_are_named_in_one_line(path, value, message):

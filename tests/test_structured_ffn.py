@@ -30,3 +30,19 @@ def test_learns_digits_above_chance():
     model = StructuredFFN(layered_dag(two_layers), 64, 10)
     fit(model, torch.optim.Adam(model.parameters(), lr=0.01), (data.x_train, data.y_train), 10, 32, seed=0)
     assert evaluate(model, (data.x_test, data.y_test)).accuracy > 0.6
+
+
+def test_tanh_keeps_a_single_unit_bottleneck_alive_where_relu_dies():
+    """A chain of one-unit layers: with ReLU some initialisations give a dead unit (no gradient reaches the
+    input layer, the net is stuck at chance); tanh always passes a gradient."""
+    chain = nx.DiGraph([(0, 1), (1, 2), (2, 3)])
+    x = torch.rand(64, 6)  # non-negative like pixels
+
+    def input_gradient(activation: str, seed: int) -> float:
+        torch.manual_seed(seed)
+        model = StructuredFFN(layered_dag(chain), inputs=6, classes=3, activation=activation)
+        model(x).sum().backward()
+        return model.hidden[0].weight.grad.abs().sum().item()
+
+    assert any(input_gradient("relu", seed) == 0 for seed in range(20))
+    assert all(input_gradient("tanh", seed) > 0 for seed in range(20))
