@@ -44,6 +44,7 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=10)
     parser.add_argument("--generations", type=int, default=8)
     parser.add_argument("--screen-factor", type=int, default=20)
+    parser.add_argument("--screen-rounds", type=int, default=1)
     parser.add_argument("--seeds", type=int, nargs="+", default=list(range(8)), help="one search set per seed")
     parser.add_argument("--activation", default="tanh", help="structured feed-forward units (relu, tanh, leaky_relu)")
     parser.add_argument("--fashion-idx", default="/usr/share/datasets/fashion-mnist")
@@ -61,7 +62,8 @@ def main() -> None:
         for seed in args.seeds:
             settings = {"population": args.population, "elites": 2, "generations": args.generations,
                         "tournament": 3, "mutation_rate": 0.3, "crossover_rate": 0.5,
-                        "screen_factor": args.screen_factor, "generators": CHOICES, "seed": seed,
+                        "screen_factor": args.screen_factor,
+                        "screen_rounds": args.screen_rounds, "generators": CHOICES, "seed": seed,
                         "train": {"epochs": 2, "batch_size": 64, "lr": 0.01, "train_samples": 3000, "embedding": 8,
                                   "activation": args.activation}}
 

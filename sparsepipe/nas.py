@@ -9,7 +9,9 @@
   generation from the search seed, so a resumed search continues exactly as an uninterrupted one.
 - Fitness: validation accuracy after a short training. With the predictor on, a regressor (``predictor_model``)
   fitted on the structural features of every individual trained so far (refitted every generation) screens
-  ``screen_factor`` times more candidates than are trained, and only the most promising are trained. Bayesian ridge
+  ``screen_factor`` times more candidates than are trained, and only the most promising are trained; with
+  ``screen_rounds`` > 1 the most promising candidates are mutated and screened again, so that one generation can
+  follow the predictor several mutations away from its parents before a single training is spent. Bayesian ridge
   is the default: early generations give it a dozen individuals, and a linear model extrapolates a trend (more
   input units, wider layers) beyond them, where a random forest cannot rank past the best it has seen
   (bench/nas_predictor.py compares them).
@@ -202,7 +204,15 @@ def search(settings: Mapping[str, Any], choices: Mapping[str, Mapping[str, Any]]
         if uses_predictor and generation > 0:
             model = _fit_predictor(trained, settings["predictor_model"], seed)
             predicted = list(model.predict(_matrix(features, model.feature_names_)))
-            order = sorted(order, key=lambda i: -predicted[i])
+            for _ in range(settings["screen_rounds"] - 1):  # mutate the most promising again, screen again
+                promising = _distinct_best(candidates, predicted, offspring)
+                more = [(mutate(candidates[i][0], rng, settings["mutation_rate"], choices), candidates[i][1], "")
+                        for _ in range(settings["screen_factor"]) for i in promising]
+                more_features = [features_of(g) for g, _, _ in more]
+                predicted += list(model.predict(_matrix(more_features, model.feature_names_)))
+                candidates += more
+                features += more_features
+            order = _distinct_best(candidates, predicted, len(candidates))
         chosen = set(order[:to_train])
         genomes = [candidates[i][0] for i in sorted(chosen)]
         seeds = [derive_seed(seed, "nas-train", generation, i) for i in sorted(chosen)]
@@ -228,6 +238,18 @@ def search(settings: Mapping[str, Any], choices: Mapping[str, Mapping[str, Any]]
         if on_generation is not None:
             on_generation(table)
     return pd.DataFrame(rows)
+
+
+def _distinct_best(candidates: list[tuple[Genome, str, str]], predicted: list[float], count: int) -> list[int]:
+    """Indices of up to ``count`` candidates with the highest predictions, a genome's duplicates ranked last
+    (training the same structure twice would spend a training on a second opinion, not on the search)."""
+    seen: set[tuple[int, tuple[tuple[int, int], ...]]] = set()
+    first, repeats = [], []
+    for i in sorted(range(len(candidates)), key=lambda i: -predicted[i]):
+        key = (candidates[i][0].nodes, candidates[i][0].edges)
+        (repeats if key in seen else first).append(i)
+        seen.add(key)
+    return (first + repeats)[:count]
 
 
 def _matrix(features: list[dict[str, float]], names: list[str]) -> np.ndarray:

@@ -9,7 +9,7 @@ from sparsepipe.errors import ConfigError
 CHOICES = {"barabasi_albert": {"nodes": [8, 12], "m": [1, 2]}, "watts_strogatz": {"nodes": [8, 12], "k": [2, 4],
                                                                                   "p": [0.3]}}
 SETTINGS = {"population": 6, "elites": 2, "generations": 4, "tournament": 2, "mutation_rate": 0.3,
-            "crossover_rate": 0.5, "predictor": False, "predictor_model": "bayesian_ridge", "screen_factor": 4,
+            "crossover_rate": 0.5, "predictor": False, "predictor_model": "bayesian_ridge", "screen_factor": 4, "screen_rounds": 1,
             "generators": CHOICES}
 
 
@@ -73,6 +73,24 @@ def test_the_predictor_screens_offspring_and_saves_trainings(model):
     best_blind = blind[blind["trained"]]["measured"].max()
     assert guided[guided["trained"]]["measured"].max() >= best_blind
     assert nas.trainings_to_reach(guided, best_blind) <= nas.trainings_to_reach(blind, best_blind)
+
+
+def test_later_screening_rounds_follow_the_predictor_further_from_the_parents():
+    settings = SETTINGS | {"predictor": True, "screen_rounds": 3}
+    guided = nas.search(settings, CHOICES, synthetic, seed=5)
+    later = guided[(guided["generation"] > 0) & ~guided["elite"]]
+    for _, group in later.groupby("generation"):
+        assert len(group) == 3 * 4 * 4  # rounds x screen_factor x offspring, every candidate recorded
+        trained = group[group["trained"]]
+        assert len(trained) == 4 and trained["genome"].is_unique
+        # the trained are the best predicted among the distinct genomes of all rounds
+        distinct = group.drop_duplicates("genome")
+        assert trained["predicted"].min() >= distinct[~distinct["trained"]]["predicted"].max()
+        assert trained["parents"].isin(set(group["parents"])).all() and (trained["parents"] != "").all()
+    one_round = nas.search(SETTINGS | {"predictor": True}, CHOICES, synthetic, seed=5)
+    assert len(one_round[(one_round["generation"] > 0) & ~one_round["elite"]]) == 4 * 4 * 4
+    later_rounds = later.groupby("generation").tail(2 * 4 * 4)  # rows of rounds 2 and 3
+    assert later_rounds["trained"].any()  # some trainings went to candidates only the later rounds found
 
 
 @pytest.mark.parametrize(("change", "message"), [

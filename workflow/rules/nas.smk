@@ -29,6 +29,7 @@ rule nas:
             predictor="nas/predictor",
             predictor_model="nas/predictor_model",
             screen_factor="nas/screen_factor",
+            screen_rounds="nas/screen_rounds",
             generators="nas/generators",
             train="nas/train",
             seed="seed",
