@@ -9,8 +9,8 @@ from sparsepipe.errors import ConfigError
 CHOICES = {"barabasi_albert": {"nodes": [8, 12], "m": [1, 2]}, "watts_strogatz": {"nodes": [8, 12], "k": [2, 4],
                                                                                   "p": [0.3]}}
 SETTINGS = {"population": 6, "elites": 2, "generations": 4, "tournament": 2, "mutation_rate": 0.3,
-            "crossover_rate": 0.5, "predictor": False, "predictor_model": "bayesian_ridge", "screen_factor": 4, "screen_rounds": 1,
-            "generators": CHOICES}
+            "crossover_rate": 0.5, "predictor": False, "predictor_model": "bayesian_ridge", "screen_factor": 4,
+            "screen_rounds": 1, "generators": CHOICES}
 
 
 def synthetic(genomes, seeds):
