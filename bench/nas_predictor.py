@@ -22,7 +22,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from sparsepipe import io, nas, units
 from sparsepipe.data.reber import generate_reber
@@ -33,10 +32,6 @@ TRAIN = {"ffn_fashion_mnist": {"epochs": 2, "batch_size": 64, "lr": 0.01, "train
 REBER_STRINGS = 10_000  # 8,000 to train on, 2,000 to validate
 CHOICES = {"barabasi_albert": {"nodes": [12, 20, 30], "m": [1, 2, 3]},
            "watts_strogatz": {"nodes": [12, 20, 30], "k": [2, 4, 6], "p": [0.1, 0.3, 0.6]}}
-
-
-def best_so_far(table: pd.DataFrame) -> np.ndarray:
-    return table[table["trained"]]["measured"].cummax().to_numpy()
 
 
 def ratio(on: int | None, off: int) -> str:
@@ -68,6 +63,7 @@ def main() -> None:
             strings = generate_reber(REBER_STRINGS, 10, 20, seed=0, invalid={"near_miss": 0.5, "other_grammar": 0.5})
             io.write_table(strings, data)
         curves: dict[str, list[np.ndarray]] = {}
+        per_seed: dict[str, list[float]] = {}  # guided trainings to the unguided best over the unguided search's
         for seed in args.seeds:
             settings = {"population": args.population, "elites": 2, "generations": args.generations,
                         "tournament": 3, "mutation_rate": 0.3, "crossover_rate": 0.5,
@@ -85,7 +81,7 @@ def main() -> None:
                 start = time.perf_counter()
                 guided = {"predictor": model != "off", "predictor_model": args.models[0] if model == "off" else model}
                 tables[model] = nas.search(settings | guided, CHOICES, evaluate, seed=seed)
-                curves.setdefault(model, []).append(best_so_far(tables[model]))
+                curves.setdefault(model, []).append(nas.best_so_far(tables[model]))
                 seconds = time.perf_counter() - start
                 if model == "off":
                     target = curves["off"][-1][-1]
@@ -94,6 +90,7 @@ def main() -> None:
                           f"{len(curves['off'][-1])} trainings, {seconds:.0f} s", flush=True)
                     continue
                 on = nas.trainings_to_reach(tables[model], target)
+                per_seed.setdefault(model, []).append(float("inf") if on is None else on / off)
                 print(f"{task} seed {seed} with {model}: best {curves[model][-1][-1]:.4f}; reaches {target:.4f} "
                       f"after {on} trainings ({ratio(on, off)}), {seconds:.0f} s", flush=True)
         final = np.mean(curves["off"], axis=0)
@@ -101,20 +98,13 @@ def main() -> None:
               f"{len(final)} trainings")
         for model in args.models:
             mean = np.mean(curves[model], axis=0)
-            reached = np.flatnonzero(mean >= final[-1])
-            on = int(reached[0]) + 1 if len(reached) else None
-            per_seed = [_seed_ratio(o, m) for o, m in zip(curves["off"], curves[model], strict=True)]
+            on = nas.first_reaching(mean, final[-1])
+            ratios = per_seed[model]
             print(f"{task}, mean over seeds with {model}: best {mean[-1]:.4f} (at half the trainings "
                   f"{mean[len(mean) // 2 - 1]:.4f}); its mean curve reaches the unguided final best after {on} "
-                  f"trainings ({ratio(on, len(final))}); per seed: median {np.median(per_seed):.2f}x, "
-                  f"<= 0.5x in {sum(r <= 0.5 for r in per_seed)}/{len(per_seed)}, never in "
-                  f"{sum(np.isinf(per_seed))}/{len(per_seed)}", flush=True)
-
-
-def _seed_ratio(off: np.ndarray, on: np.ndarray) -> float:
-    """Trainings the guided search needed to reach the unguided best, over those the unguided one needed."""
-    reached_off, reached_on = np.flatnonzero(off >= off[-1]), np.flatnonzero(on >= off[-1])
-    return (reached_on[0] + 1) / (reached_off[0] + 1) if len(reached_on) else float("inf")
+                  f"trainings ({ratio(on, len(final))}); per seed: median {np.median(ratios):.2f}x, "
+                  f"<= 0.5x in {sum(r <= 0.5 for r in ratios)}/{len(ratios)}, never in "
+                  f"{sum(np.isinf(ratios))}/{len(ratios)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -275,10 +275,19 @@ def best_genome(table: pd.DataFrame) -> Genome:
     return Genome.from_json(trained.loc[trained["measured"].idxmax(), "genome"])
 
 
+def best_so_far(table: pd.DataFrame) -> np.ndarray:
+    """The search's best validation accuracy after each of its trainings, in training order."""
+    return table[table["trained"]]["measured"].cummax().to_numpy()
+
+
 def trainings_to_reach(table: pd.DataFrame, accuracy: float) -> int | None:
     """How many trainings the search needed until its best reached ``accuracy`` (None if it never did)."""
-    trained = table[table["trained"]].reset_index(drop=True)
-    reached = np.flatnonzero(trained["measured"].cummax().to_numpy() >= accuracy)
+    return first_reaching(best_so_far(table), accuracy)
+
+
+def first_reaching(curve: np.ndarray, accuracy: float) -> int | None:
+    """How many trainings a best-so-far ``curve`` needs to reach ``accuracy`` (None if it never does)."""
+    reached = np.flatnonzero(curve >= accuracy)
     return int(reached[0]) + 1 if len(reached) else None
 
 
