@@ -72,9 +72,17 @@ def main() -> None:
                         "train": TRAIN[task] | {"activation": args.activation}}
 
             def evaluate(genomes, seeds, task=task, data=data, settings=settings):
-                count = len(genomes)
-                return list(pool.map(units.train_candidate, [task] * count, [g.to_json() for g in genomes], seeds,
-                                     [settings] * count, [data] * count))
+                # each worker trains its share of the generation as one population
+                count, workers = len(genomes), max(1, args.workers)
+                parts = [list(range(count))[w::workers] for w in range(workers)]
+                parts = [part for part in parts if part]
+                results = pool.map(units.train_candidates, [task] * len(parts),
+                                   [[genomes[i].to_json() for i in part] for part in parts],
+                                   [[seeds[i] for i in part] for part in parts], [settings] * len(parts),
+                                   [data] * len(parts))
+                fitness = {i: value for part, values in zip(parts, results, strict=True)
+                           for i, value in zip(part, values, strict=True)}
+                return [fitness[i] for i in range(count)]
 
             tables = {}
             for model in ["off", *args.models]:

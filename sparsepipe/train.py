@@ -83,14 +83,17 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
         batch_size: int, seed: int, validation: tuple[torch.Tensor, ...] | None = None,
         checkpoint: str | os.PathLike | None = None, label: str = "model",
         plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None,
-        batcher: Batcher = batches) -> list[dict[str, float]]:
+        batcher: Batcher = batches,
+        criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.cross_entropy,
+        ) -> list[dict[str, float]]:
     """Train for ``epochs``; returns one record per epoch (train loss, validation accuracy where given).
 
     ``plateau`` (mode "min") steps on the validation loss after every epoch, e.g. the paper's learning rate
     divided by 10 when validation stops improving (the loss, not the accuracy: on small validation sets the accuracy
     plateaus in steps while the model still improves). With ``checkpoint``, model, optimizer, scheduler and
     sampler state are saved after every epoch and a rerun resumes from the last one (the file is removed once
-    training completes). Same seed, same numbers, resumed or not.
+    training completes). Same seed, same numbers, resumed or not. ``criterion(outputs, labels)`` is the loss
+    (a population of nets sums its members' losses: :func:`sparsepipe.models.population.population_loss`).
     """
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
@@ -111,7 +114,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
         for batch in batcher(train, batch_size, generator):
             *inputs, labels = (t.to(device) for t in batch)
             optimizer.zero_grad(set_to_none=True)
-            loss = nn.functional.cross_entropy(model(*inputs), labels)
+            loss = criterion(model(*inputs), labels)
             loss.backward()
             optimizer.step()
             total += loss.item() * len(labels)

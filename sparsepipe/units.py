@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ import networkx as nx
 import pandas as pd
 import torch
 
-from sparsepipe import io, launch, nas
+from sparsepipe import io, launch, nas, populations
 from sparsepipe.analysis import paper_check
 from sparsepipe.data.reber import VOCABULARY, generate_reber, tensors_of
 from sparsepipe.data.vision import TensorSplits, load_vision, stage
@@ -35,7 +36,7 @@ from sparsepipe.prune.magnitude import check_method
 from sparsepipe.prune.recurrent import prune_recurrent
 from sparsepipe.seeds import derive_seed, seed_everything
 from sparsepipe.sweep import prune_runs
-from sparsepipe.train import evaluate, fit, make_optimizer, resolve_device
+from sparsepipe.train import batches, evaluate, fit, make_optimizer, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +45,9 @@ PRUNING_COLUMNS = [
     "compression", "acc_dense", "acc_pruned", "acc_retrained", "retrain_epochs", "seconds", "stop_reason",
 ]
 RUN_COLUMNS = ["graph_id", "generator", "family", "test_acc", "test_loss", "epochs", "seconds"]
+# structure shards add: which seed of the graph (0..replicates-1), how many models trained together, and why a
+# model failed (empty when it trained)
+EXTRA_RUN_COLUMNS = ["replicate", "population", "error"]
 
 
 def _threads(threads: int) -> None:
@@ -156,29 +160,55 @@ def prune_rnn(model_path: str, target: str, settings: Mapping[str, Any], data: s
 
 
 def _train_shard(graphs_table: str, shard: int, settings: Mapping[str, Any], generator: str, family: str, out: str,
-                 train_one: Callable[[dict[str, Any], int], tuple[float, float]]) -> None:
-    """Train this shard's graph-structured models (every ``shards``-th graph), one row per model.
+                 build: Callable[[dict[str, Any]], torch.nn.Module], train_split: tuple[torch.Tensor, ...],
+                 test_split: tuple[torch.Tensor, ...], make_optimizer: Callable[[Any], torch.optim.Optimizer],
+                 device: torch.device, batcher: Any = None) -> None:
+    """Train this shard's graph-structured models (every ``shards``-th graph, ``replicates`` seeds each) as
+    populations (:mod:`sparsepipe.populations`); one row per model.
 
-    ``train_one(graph_row, seed)`` builds, trains and tests one model and returns test accuracy and loss. Finished
-    models are appended to ``<out>.partial`` after each model, so a rerun continues where a killed job stopped.
+    ``build(graph_row)`` makes one model. Each model's initial seed derives from the family, graph and replicate
+    (replicate 0 keeps the seed of one-at-a-time training); each replicate's populations share one batch order.
+    Finished populations are appended to ``<out>.partial``, and a population in training checkpoints every epoch,
+    so a rerun continues where a killed job stopped. A graph that cannot be built gets a row with its error and
+    NaN accuracy; the others still train.
     """
     table = io.read_table(graphs_table, GRAPH_COLUMNS)
     partial = Path(f"{out}.partial")
     rows = io.read_table(partial).to_dict("records") if partial.is_file() else []
-    done = {row["graph_id"] for row in rows}
-    for row in table.iloc[shard :: settings["shards"]].to_dict("records"):
-        if row["graph_id"] in done:
+    done = {(row["graph_id"], row["replicate"]) for row in rows}
+    spec = settings["train"]
+    graphs = table.iloc[shard :: settings["shards"]].to_dict("records")
+    for replicate in range(settings.get("replicates", 1)):
+        key = (settings["seed"], "structure", family)
+        candidates = [
+            populations.Candidate(f"{row['graph_id']}#{replicate}",
+                                  derive_seed(*key, row["graph_id"], *([replicate] if replicate else [])),
+                                  functools.partial(build, row))
+            for row in graphs if (row["graph_id"], replicate) not in done]
+        if not candidates:
             continue
-        seed = derive_seed(settings["seed"], "structure", family, row["graph_id"])
-        seed_everything(seed)
-        start = time.perf_counter()
-        acc, loss = train_one(row, seed)
-        rows.append({"graph_id": row["graph_id"], "generator": generator, "family": family, "test_acc": acc,
-                     "test_loss": loss, "epochs": settings["train"]["epochs"], "seconds": time.perf_counter() - start})
-        io.write_table(pd.DataFrame(rows, columns=RUN_COLUMNS), partial)
-        log.info("%s %s: test accuracy %.4f (%.1f s)", family, row["graph_id"], acc, rows[-1]["seconds"])
-    io.write_table(pd.DataFrame(rows, columns=RUN_COLUMNS), out)
+        outcomes = populations.train(
+            candidates, train_split, test_split, make_optimizer=make_optimizer, epochs=spec["epochs"],
+            batch_size=spec["batch_size"], batch_seed=derive_seed(*key, "batches", replicate),
+            populations=settings.get("populations"), device=device, checkpoint=f"{out}.population",
+            settings=settings, batcher=batcher or batches, label=f"{family} {generator} shard {shard}")
+        for finished in outcomes:
+            for outcome in finished:
+                graph_id = outcome.key.rpartition("#")[0]
+                rows.append({"graph_id": graph_id, "generator": generator, "family": family, "replicate": replicate,
+                             "test_acc": outcome.accuracy, "test_loss": outcome.loss, "epochs": spec["epochs"],
+                             "seconds": outcome.seconds, "population": outcome.population, "error": outcome.error})
+                log.info("%s %s replicate %d: test accuracy %.4f", family, graph_id, replicate, outcome.accuracy)
+            io.write_table(pd.DataFrame(rows, columns=RUN_COLUMNS + EXTRA_RUN_COLUMNS), partial)
+    io.write_table(pd.DataFrame(rows, columns=RUN_COLUMNS + EXTRA_RUN_COLUMNS), out)
     partial.unlink(missing_ok=True)
+    populations.remove_checkpoints(f"{out}.population")
+
+
+def embedding_width(setting: int | str, layered: Any) -> int:
+    """``structure.train.embedding``: a width, or ``sources`` (as in the paper's code: one embedding column per
+    source node, so the input width grows with the graph)."""
+    return len(layered.sources) if setting == "sources" else int(setting)
 
 
 def train_structured(cell: str, generator: str, shard: int, settings: Mapping[str, Any], graphs_table: str,
@@ -186,16 +216,15 @@ def train_structured(cell: str, generator: str, shard: int, settings: Mapping[st
     """One shard of graph-structured recurrent nets on the Reber strings (family ``rnn_<cell>``)."""
     _threads(threads)
     train, test = _reber_splits(data)
-    target = resolve_device(device)
+    spec = settings["train"]
 
-    def train_one(row: dict[str, Any], seed: int) -> tuple[float, float]:
-        model = StructuredRNN(layered_dag(graph_from_row(row), row["graph_id"]), cell, VOCABULARY,
-                              settings["train"]["embedding"])
-        acc, loss, _ = _fit_recurrent(model, settings["train"], seed, train, test, target, None,
-                                      f"{cell} {row['graph_id']}")
-        return acc, loss
+    def build(row: dict[str, Any]) -> torch.nn.Module:
+        layered = layered_dag(graph_from_row(row), row["graph_id"])
+        return StructuredRNN(layered, cell, VOCABULARY, embedding_width(spec["embedding"], layered))
 
-    _train_shard(graphs_table, shard, settings, generator, f"rnn_{cell}", out, train_one)
+    _train_shard(graphs_table, shard, settings, generator, f"rnn_{cell}", out, build, train, test,
+                 lambda parameters: torch.optim.Adam(parameters, lr=spec["lr"], fused=True), resolve_device(device),
+                 bucketed_batches)
 
 
 def train_structured_ffn(dataset: str, generator: str, shard: int, settings: Mapping[str, Any], graphs_table: str,
@@ -204,19 +233,15 @@ def train_structured_ffn(dataset: str, generator: str, shard: int, settings: Map
     _threads(threads)
     spec = settings["train"]
     data = load_vision(dataset, spec["validation_fraction"], derive_seed(settings["seed"], "split", dataset), root)
-    target = resolve_device(device)
 
-    def train_one(row: dict[str, Any], seed: int) -> tuple[float, float]:
-        model = StructuredFFN(layered_dag(graph_from_row(row), row["graph_id"]), data.features, data.classes,
-                              spec["activation"])
-        model.to(target)
-        optimizer = make_optimizer(spec["optimizer"], model.parameters(), spec["lr"], spec["momentum"])
-        fit(model, optimizer, (data.x_train, data.y_train), spec["epochs"], spec["batch_size"], seed,
-            label=f"ffn {dataset} {row['graph_id']}")
-        result = evaluate(model, (data.x_test, data.y_test))
-        return result.accuracy, result.loss
+    def build(row: dict[str, Any]) -> torch.nn.Module:
+        return StructuredFFN(layered_dag(graph_from_row(row), row["graph_id"]), data.features, data.classes,
+                             spec["activation"])
 
-    _train_shard(graphs_table, shard, settings, generator, f"ffn_{dataset}", out, train_one)
+    _train_shard(graphs_table, shard, settings, generator, f"ffn_{dataset}", out, build,
+                 (data.x_train, data.y_train), (data.x_test, data.y_test),
+                 lambda parameters: make_optimizer(spec["optimizer"], parameters, spec["lr"], spec["momentum"]),
+                 resolve_device(device))
 
 
 def structure_runs(shards: Sequence[str], features_path: str, out: str) -> None:
@@ -358,22 +383,33 @@ def _nas_data(task: str, data: str, samples: int, seed: int
     return tuple(t[order[:cut]] for t in train), tuple(t[order[cut:]] for t in train)
 
 
-def train_candidate(task: str, genome: str, seed: int, settings: Mapping[str, Any], data: str) -> float:
-    """Fitness of one search candidate: validation accuracy of its network after a short training."""
+def train_candidates(task: str, genomes: Sequence[str], seeds: Sequence[int], settings: Mapping[str, Any],
+                     data: str) -> list[float]:
+    """Fitness of search candidates: validation accuracy of each one's network after a short training, all
+    trained together as populations (each from its own seed; one batch order for the whole search, so fitness
+    differences come from structure and initialisation, not from the order of batches)."""
     torch.set_num_threads(1)
     spec = settings["train"]
     train, validation = _nas_data(task, data, spec["train_samples"], derive_seed(settings["seed"], "nas-data"))
-    seed_everything(seed)
-    structure = nas.layered(nas.Genome.from_json(genome))
-    if task.startswith("ffn_"):
-        model: torch.nn.Module = StructuredFFN(structure, train[0].shape[1], int(train[-1].max()) + 1,
-                                               spec["activation"])
-        fit(model, torch.optim.Adam(model.parameters(), lr=spec["lr"]), train, spec["epochs"], spec["batch_size"],
-            seed)
-        return evaluate(model, validation).accuracy
-    model = StructuredRNN(structure, task.removeprefix("rnn_"), VOCABULARY, spec["embedding"])
-    fit(model, _adam(model, spec["lr"]), train, spec["epochs"], spec["batch_size"], seed, batcher=bucketed_batches)
-    return evaluate(model, validation, batcher=bucketed_batches).accuracy
+    recurrent = not task.startswith("ffn_")
+
+    def build(genome: str) -> torch.nn.Module:
+        structure = nas.layered(nas.Genome.from_json(genome))
+        if recurrent:
+            return StructuredRNN(structure, task.removeprefix("rnn_"), VOCABULARY, spec["embedding"])
+        return StructuredFFN(structure, train[0].shape[1], int(train[-1].max()) + 1, spec["activation"])
+
+    candidates = [populations.Candidate(f"candidate {i}", seed, functools.partial(build, genome))
+                  for i, (genome, seed) in enumerate(zip(genomes, seeds, strict=True))]
+    fitness: dict[str, float] = {}
+    for finished in populations.train(
+            candidates, train, validation, make_optimizer=lambda p: torch.optim.Adam(p, lr=spec["lr"], fused=True),
+            epochs=spec["epochs"], batch_size=spec["batch_size"],
+            batch_seed=derive_seed(settings["seed"], "nas-batches", task), populations=settings.get("populations"),
+            device=torch.device("cpu"), batcher=bucketed_batches if recurrent else batches, label=f"nas {task}"):
+        fitness.update({outcome.key: outcome.accuracy for outcome in finished})
+    # a genome whose network cannot be built (logged with its error) ranks last
+    return [0.0 if math.isnan(fitness[c.key]) else fitness[c.key] for c in candidates]
 
 
 def search_architectures(task: str, settings: Mapping[str, Any], data: str, out_table: str, out_graph: str,
@@ -386,9 +422,14 @@ def search_architectures(task: str, settings: Mapping[str, Any], data: str, out_
     history = io.read_table(partial) if partial.is_file() else None
 
     def evaluate_all(genomes: list[nas.Genome], seeds: list[int]) -> list[float]:
-        calls = [{"task": task, "genome": g.to_json(), "seed": s, "settings": settings, "data": data}
-                 for g, s in zip(genomes, seeds, strict=True)]
-        return launch.run_array(train_candidate, calls, where=where, folder=jobs_folder, name=f"nas-{task}")
+        # one call per population-sized chunk: one job locally, an array of populations on SLURM
+        size = populations.settings_of(settings.get("populations"))["size"]
+        chunk = len(genomes) if size == "auto" else int(size)
+        calls = [{"task": task, "genomes": [g.to_json() for g in genomes[i : i + chunk]],
+                  "seeds": list(seeds[i : i + chunk]), "settings": settings, "data": data}
+                 for i in range(0, len(genomes), chunk)]
+        results = launch.run_array(train_candidates, calls, where=where, folder=jobs_folder, name=f"nas-{task}")
+        return [accuracy for part in results for accuracy in part]
 
     table = nas.search(settings, settings["generators"], evaluate_all, derive_seed(settings["seed"], "nas", task),
                        history=history, on_generation=lambda t: io.write_table(t, partial))

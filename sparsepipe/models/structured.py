@@ -72,6 +72,7 @@ class StructuredRNN(nn.Module):
         self.skip_pairs = skip_pairs(layered)
         self.skips = nn.ModuleList(masked_path(cell, layered, source, target) for source, target in self.skip_pairs)
         paths = [(EMBEDDING, 0), *((index - 1, index) for index in range(1, len(widths))), *self.skip_pairs]
+        self.layer_widths, self.path_pairs = tuple(widths), tuple(paths)  # read by sparsepipe.models.population
         self.wavefront = Wavefront(cell, widths, paths, embedding)
         order = [node for nodes in layered.layers for node in nodes]
         self.register_buffer("sink_column", torch.tensor([order.index(s) for s in layered.sinks]), persistent=False)
@@ -79,8 +80,12 @@ class StructuredRNN(nn.Module):
                              persistent=False)
         self.classifier = nn.Linear(len(layered.sinks), classes)
 
+    def paths_in_order(self) -> list[nn.RNNBase]:
+        """The recurrent modules in the order of ``path_pairs`` (the wavefront's paths)."""
+        return [*self.recurrent, *self.skips]
+
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         embedded = self.embedding(trim(tokens, lengths))
         steps = embedded.shape[1] + self.wavefront.depth - 1
-        outputs = self.wavefront([*self.recurrent, *self.skips], embedded, steps)
+        outputs = self.wavefront(self.paths_in_order(), embedded, steps)
         return self.classifier(self.wavefront.read(outputs, lengths, self.sink_layer, self.sink_column))

@@ -3,18 +3,23 @@
 A graph-structured recurrent net computes layer ``l`` at time ``t`` from layer ``l - 1`` (and, through skip paths,
 from earlier layers) at the *same* time, so run straightforwardly it takes ``T x paths`` sequential cell calls, each
 tiny (a DAG layer often has 1-7 units): on a CPU the cost is per-call overhead, not arithmetic. The wavefront
-shifts every path writing layer ``l`` by ``l`` steps: at wavefront step ``s`` it processes time ``t = s - l``.
-Everything a path reads was then written at an *earlier* step (layer ``l - 1`` wrote time ``t`` at step ``s - 1``;
-a skip path from layer ``j`` reads what ``j`` wrote ``l - j`` steps ago), so all paths advance together, one batched
-cell step per wavefront step: ``T + depth - 1`` steps instead of ``T x paths`` calls.
+shifts every path writing a layer of level ``l`` (its DAG layer) by ``l`` steps: at wavefront step ``s`` it
+processes time ``t = s - l``. Everything a path reads was then written at an *earlier* step (layer ``l - 1`` wrote
+time ``t`` at step ``s - 1``; a skip path from layer ``j`` reads what ``j`` wrote ``l - j`` steps ago), so all
+paths advance together: ``T + depth - 1`` steps instead of ``T x paths`` calls. Layers carry their level
+explicitly, so several nets can share one wavefront (a population, :mod:`sparsepipe.models.population`).
 
-Layout (batch last, paths batched): each path's units are padded to the widest path (``w``) and its inputs to the
-widest input (``I``); padded weights and biases are zero, so padded units stay exactly zero. Every step's results
-live in one buffer whose rows are: the layers' outputs (``W``), the embedding (read by layer 0 at delay 0), every
-path's hidden units (``P * w``, read back at delay 1) and one zero row (where padded inputs point). A step gathers
-each path's ``[input; previous hidden]`` with one ``index_select`` from the last ``K + 1`` steps' rows, multiplies
-by the paths' combined ``[W_ih | W_hh]`` in one ``bmm``, runs the cell's gate math and adds the hidden units onto
-their layers' rows with one ``index_add_``.
+Buckets: paths are grouped by width (:func:`buckets_of`); within a bucket each path's units are padded to the
+bucket's widest path (``w``) and its inputs to the widest input (``I``); padded weights and biases are zero, so
+padded units stay exactly zero. Every step runs one batched cell step per bucket. One bucket pads a 1-unit path to
+the widest layer of the whole population; a bucket per width would pay each step's ~25 operations once per width;
+:func:`buckets_of` picks the boundaries that minimise padded units plus a fixed cost per bucket.
+
+Layout (batch last): every step's results live in one buffer whose rows are: the layers' outputs (``W``), the
+embedding (read by first layers at delay 0), every bucket's path hidden units (read back at delay 1) and one zero row
+(where padded inputs point). A bucket's step gathers each path's ``[input; previous hidden]`` with one
+``index_select`` from the last ``K + 1`` steps' rows, multiplies by the paths' combined ``[W_ih | W_hh]`` in one
+``bmm``, runs the cell's gate math and adds the hidden units onto their layers' rows with one ``index_add_``.
 
 The backward is written by hand (back-propagation through time over the same buffers, the gathers becoming
 scatters) because autograd's bookkeeping of ~15 small ops per step costs several times their arithmetic here. The
@@ -24,7 +29,9 @@ paths stay ordinary single-layer ``nn.GRU``/``nn.LSTM``/``nn.RNN`` modules that 
 
 from __future__ import annotations
 
+import bisect
 import math
+from collections import Counter
 from collections.abc import Sequence
 
 import torch
@@ -34,6 +41,9 @@ from sparsepipe.models.masks import effective_weight
 from sparsepipe.models.rnn import GATES, WEIGHTS, check_cell
 
 EMBEDDING = -1  # the source of a path that reads the token embedding
+# a bucket's fixed cost per step in padded path-units: ~25 operations of ~10 us each, against ~0.1 us per unit and
+# batch of 128 strings for the arithmetic (measured on the CPU; bench/population_speed.py)
+BUCKET_OVERHEAD = 64
 
 
 def tanh_(x: torch.Tensor) -> torch.Tensor:
@@ -42,95 +52,186 @@ def tanh_(x: torch.Tensor) -> torch.Tensor:
     return x.mul_(2).sigmoid_().mul_(2).sub_(1)
 
 
-class Wavefront(nn.Module):
-    """Index plan of a wavefront over layers of units (``widths``) written by recurrent ``paths``.
+def buckets_of(units: Sequence[int], overhead: int = BUCKET_OVERHEAD) -> list[list[int]]:
+    """Path indices grouped into buckets of consecutive widths (``units[p]``: path p's units), minimising
+    ``sum over buckets (overhead + paths * widest)``: dynamic programming over the distinct widths."""
+    widths = sorted(set(units))
+    count = Counter(units)
+    best, cut = [0.0] + [math.inf] * len(widths), [0] * (len(widths) + 1)
+    for j in range(1, len(widths) + 1):
+        paths = 0
+        for i in range(j - 1, -1, -1):
+            paths += count[widths[i]]
+            cost = best[i] + overhead + paths * widths[j - 1]
+            if cost < best[j]:
+                best[j], cut[j] = cost, i
+    bounds, j = [], len(widths)
+    while j > 0:
+        bounds.append((widths[cut[j]], widths[j - 1]))
+        j = cut[j]
+    return [[p for p, u in enumerate(units) if low <= u <= high] for low, high in reversed(bounds)]
 
-    ``paths[k] = (source, target)``: path ``k`` reads layer ``source`` (or the embedding of width ``embedding``,
-    ``source = EMBEDDING``) and its hidden units add onto layer ``target``'s output (a layer's output is the sum of
-    the paths writing it). Buffers are non-persistent: they follow ``.to(device)`` but stay out of state dicts.
-    """
 
-    def __init__(self, cell: str, widths: Sequence[int], paths: Sequence[tuple[int, int]], embedding: int):
+def packed_rows_of(cell: str, units: int) -> int:
+    """Rows per path in a bucket of ``units``: LSTM/RNN gates; GRU r, z, then the candidate's input and hidden
+    parts apart, because its reset gate multiplies only the hidden part."""
+    return (GATES[cell] + (cell == "gru")) * units
+
+
+def workspace_bytes(cell: str, outputs: int, embedding: int, buckets: Sequence[tuple[int, int, int]], window: int,
+                    batch: int, steps: int, element: int = 4) -> int:
+    """Bytes one training batch takes: the forward block (step rows, gathered inputs, gate activations, LSTM cell
+    states), the backward block (row and gate gradients; the :class:`Workspace` gives it a block as large as the
+    largest it has served, the forward's) and the layer outputs handed to and back from autograd.
+    ``buckets``: (paths, units, inputs) of each bucket."""
+    rows = outputs + embedding + sum(p * w for p, w, _ in buckets) + 1
+    forward = (window + steps) * rows
+    for paths, units, inputs in buckets:
+        forward += steps * (inputs + units + packed_rows_of(cell, units)) * paths
+        if cell == "lstm":
+            forward += (3 * steps + 1) * paths * units
+    return element * batch * (2 * forward + 2 * steps * outputs)
+
+
+class _Bucket(nn.Module):
+    """Index plan of one bucket of paths (``index``: their positions in the wavefront's path order)."""
+
+    def __init__(self, plan: Wavefront, index: list[int], hidden_row: int, sources: list[int], targets: list[int],
+                 fan_in: list[int], sizes: list[int], input_row: list[int], level: list[int]):
         super().__init__()
-        check_cell(cell)
-        if any(source != EMBEDDING and not 0 <= source < target for source, target in paths):
-            raise ValueError(f"every path must read an earlier layer or the embedding; got {list(paths)}")
-        self.cell, self.gates = cell, GATES[cell]
-        starts = [sum(widths[:k]) for k in range(len(widths) + 1)]
-        self.paths = len(paths)  # P
-        fan_in = [embedding if source == EMBEDDING else widths[source] for source, _ in paths]
-        sizes = [widths[target] for _, target in paths]
-        self.units, self.inputs = max(sizes), max(fan_in)  # w, I
-        self.outputs, self.embedding = starts[-1], embedding  # W, E
-        self.hidden_row = self.outputs + embedding  # first row of the paths' hidden units
-        self.zero_row = self.hidden_row + self.paths * self.units
-        self.rows = self.zero_row + 1  # R: rows per step in the buffer
-        self.depth = max(target for _, target in paths) + 1
-        self.window = max([target - source for source, target in paths if source != EMBEDDING] + [1])  # K
-        p_count, w, i_max, g, window, rows = self.paths, self.units, self.inputs, self.gates, self.window, self.rows
-        # packed rows per path: LSTM/RNN gates; GRU r, z, then the candidate's input and hidden parts apart,
-        # because its reset gate multiplies only the hidden part
-        self.packed_rows = (g + 1 if cell == "gru" else g) * w
-        span = i_max + w  # a path's gathered column: its inputs, then its previous hidden state
-
-        gather = torch.full((p_count, span), window * rows + self.zero_row)  # padding reads the zero row
-        route = torch.full((p_count, w), self.zero_row)  # padded units read the zero row's (zero) gradient
-        first_step = torch.zeros(p_count, 1, 1)
-        weight_index, bias_index = {}, {}
-        for p, ((source, target), size, inputs) in enumerate(zip(paths, sizes, fan_in, strict=True)):
-            if source == EMBEDDING:  # delay 0: the newest step's embedding rows
-                gather[p, :inputs] = window * rows + self.outputs + torch.arange(inputs)
-            else:
-                gather[p, :inputs] = (window - (target - source)) * rows + starts[source] + torch.arange(inputs)
-            gather[p, i_max:] = (window - 1) * rows + self.hidden_row + p * w + torch.arange(w)
-            route[p, :size] = starts[target] + torch.arange(size)
-            first_step[p] = target
-            unit = torch.arange(size)
-            # module row gate * size + unit -> packed row; GRU's candidate: input part row 2w+u, hidden part 3w+u
-            ih_rows = torch.cat([k * w + unit for k in range(g)])
-            hh_rows = torch.cat([(k + (k == 2 and cell == "gru")) * w + unit for k in range(g)])
-            base = p * self.packed_rows
-            weight_index[p] = (
-                ((base + ih_rows)[:, None] * span + torch.arange(inputs)[None, :]).reshape(-1),
-                ((base + hh_rows)[:, None] * span + i_max + unit[None, :]).reshape(-1),
-            )
-            bias_index[p] = (base + ih_rows, base + hh_rows)  # LSTM/RNN: both biases land on the same rows, summed
-        self.weight_size = p_count * self.packed_rows * span
-        index = [weight_index[p][k] for k in range(2) for p in range(p_count)]
-        index += [self.weight_size + bias_index[p][k] for k in range(2) for p in range(p_count)]
-        self.register_buffer("destination", torch.cat(index), persistent=False)
+        index = sorted(index, key=lambda p: level[targets[p]])  # so a step's active paths are one slice
+        self.index, self.paths = index, len(index)
+        self.levels = [level[targets[p]] for p in index]
+        self.units, self.inputs = max(sizes[p] for p in index), max(fan_in[p] for p in index)  # w, I
+        self.hidden_row, self.packed_rows = hidden_row, packed_rows_of(plan.cell, self.units)
+        w, i_max, window, rows, zero_row = self.units, self.inputs, plan.window, plan.rows, plan.zero_row
+        self.span = i_max + w  # a path's gathered column: its inputs, then its previous hidden state
+        gather = torch.full((self.paths, self.span), window * rows + zero_row)  # padding reads the zero row
+        route = torch.full((self.paths, w), zero_row)  # padded units read the zero row's (zero) gradient
+        for q, p in enumerate(index):
+            delay = 0 if sources[p] == EMBEDDING else level[targets[p]] - level[sources[p]]
+            gather[q, : fan_in[p]] = (window - delay) * rows + input_row[p] + torch.arange(fan_in[p])
+            gather[q, i_max:] = (window - 1) * rows + hidden_row + q * w + torch.arange(w)
+            route[q, : sizes[p]] = plan.starts[targets[p]] + torch.arange(sizes[p])
         self.register_buffer("gather", gather.reshape(-1), persistent=False)
         self.register_buffer("route", route.reshape(-1), persistent=False)
         # forward scatter: padded units (exactly zero) add onto row 0, so the scatter stays within the output rows
-        self.register_buffer("route_out", torch.where(route == self.zero_row, 0, route).reshape(-1),
-                             persistent=False)
-        # active[s, p] = 1 once path p has started (step >= its target layer); before, its state stays zero
-        steps = torch.arange(max(self.depth - 1, 0), dtype=torch.float32)[:, None, None, None]
-        self.register_buffer("active", (steps >= first_step[None]).float(), persistent=False)
+        self.register_buffer("route_out", torch.where(route == zero_row, 0, route).reshape(-1), persistent=False)
+        self.weight_size = self.paths * self.packed_rows * self.span
+        self.bias_size = self.paths * self.packed_rows
+
+    def active(self, step: int, length: int) -> tuple[int, int]:
+        """The slice of paths that step ``step`` computes for strings of ``length`` symbols: those whose time
+        ``step - level`` lies in [0, length). The others are idle (not started, or past the strings' end): their
+        rows are never written (they stay zero) and nothing that matters reads them."""
+        return bisect.bisect_left(self.levels, step - length + 1), bisect.bisect_right(self.levels, step)
+
+    def indices(self, cell: str, q: int, size: int, inputs: int) -> tuple[torch.Tensor, ...]:
+        """Flat positions (within this bucket's weight and bias blocks) of path q's weight_ih, weight_hh, bias_ih
+        and bias_hh, in the module's own entry order (row gate * size + unit)."""
+        w, span, g = self.units, self.span, GATES[cell]
+        unit = torch.arange(size)
+        # GRU's candidate: input part at row 2w + u, hidden part at 3w + u
+        ih_rows = torch.cat([k * w + unit for k in range(g)])
+        hh_rows = torch.cat([(k + (k == 2 and cell == "gru")) * w + unit for k in range(g)])
+        base = q * self.packed_rows
+        return (((base + ih_rows)[:, None] * span + torch.arange(inputs)[None, :]).reshape(-1),
+                ((base + hh_rows)[:, None] * span + self.inputs + unit[None, :]).reshape(-1),
+                base + ih_rows, base + hh_rows)  # LSTM/RNN: both biases land on the same rows, summed
+
+
+class Wavefront(nn.Module):
+    """Index plan of a wavefront over layers of units (``widths``) written by recurrent ``paths``.
+
+    ``paths[k] = (source, target)``: path ``k`` reads layer ``source`` (or the embedding, ``source = EMBEDDING``)
+    and its hidden units add onto layer ``target``'s output (a layer's output is the sum of the paths writing it).
+    ``levels[l]``: layer l's time shift (default: its index); a path reads a layer of a lower level.
+    ``embedding_slices``: (offset, width) of the embedding columns each embedding-reading path reads, in path order
+    (default: all ``embedding`` columns). Buffers are non-persistent: they follow ``.to(device)`` but stay out of
+    state dicts. Packed weights are flat: every bucket's ``[W_ih | W_hh]`` block, then every bucket's biases.
+    """
+
+    def __init__(self, cell: str, widths: Sequence[int], paths: Sequence[tuple[int, int]], embedding: int,
+                 levels: Sequence[int] | None = None, embedding_slices: Sequence[tuple[int, int]] | None = None,
+                 bucket_overhead: int = BUCKET_OVERHEAD):
+        super().__init__()
+        check_cell(cell)
+        level = list(range(len(widths))) if levels is None else list(levels)
+        if any(source != EMBEDDING and not level[source] < level[target] for source, target in paths):
+            raise ValueError(f"every path must read a layer of a lower level or the embedding; got {list(paths)}")
+        readers = [p for p, (source, _) in enumerate(paths) if source == EMBEDDING]
+        slices = [(0, embedding)] * len(readers) if embedding_slices is None else list(embedding_slices)
+        if len(slices) != len(readers) or any(o < 0 or k < 1 or o + k > embedding for o, k in slices):
+            raise ValueError(f"embedding_slices: one (offset, width) within {embedding} columns per embedding "
+                             f"path; got {slices}")
+        slice_of = dict(zip(readers, slices, strict=True))
+        self.cell, self.gates = cell, GATES[cell]
+        self.starts = [sum(widths[:k]) for k in range(len(widths) + 1)]
+        self.paths = len(paths)  # P
+        sources, targets = [s for s, _ in paths], [t for _, t in paths]
+        fan_in = [slice_of[p][1] if s == EMBEDDING else widths[s] for p, s in enumerate(sources)]
+        sizes = [widths[t] for t in targets]
+        self.outputs, self.embedding = self.starts[-1], embedding  # W, E
+        input_row = [self.outputs + slice_of[p][0] if s == EMBEDDING else self.starts[s] for p, s in enumerate(sources)]
+        self.depth = max(level[t] for t in targets) + 1
+        self.window = max([level[t] - level[s] for s, t in paths if s != EMBEDDING] + [1])  # K
+        groups = buckets_of(sizes, bucket_overhead)
+        hidden = [max(sizes[p] for p in g) * len(g) for g in groups]
+        self.hidden_row = self.outputs + embedding  # first row of the paths' hidden units
+        self.zero_row = self.hidden_row + sum(hidden)
+        self.rows = self.zero_row + 1  # R: rows per step in the buffer
+        firsts = [self.hidden_row + sum(hidden[:b]) for b in range(len(groups))]
+        self.buckets = nn.ModuleList(_Bucket(self, g, first, sources, targets, fan_in, sizes, input_row, level)
+                                     for g, first in zip(groups, firsts, strict=True))
+        self.units = max(sizes)  # the widest path (for sorting nets into populations)
+        self.weight_size = sum(b.weight_size for b in self.buckets)
+        self.bias_size = sum(b.bias_size for b in self.buckets)
+        weight_offset = [sum(b.weight_size for b in self.buckets[:k]) for k in range(len(self.buckets))]
+        bias_offset = [self.weight_size + sum(b.bias_size for b in self.buckets[:k]) for k in range(len(self.buckets))]
+        parts: list[list[torch.Tensor]] = [[torch.empty(0, dtype=torch.long)] * self.paths for _ in range(4)]
+        for b, bucket in enumerate(self.buckets):
+            for q, p in enumerate(bucket.index):
+                offsets = (weight_offset[b], weight_offset[b], bias_offset[b], bias_offset[b])
+                for k, (index, offset) in enumerate(zip(bucket.indices(cell, q, sizes[p], fan_in[p]), offsets,
+                                                        strict=True)):
+                    parts[k][p] = index + offset
+        self.register_buffer("destination", torch.cat([i for part in parts for i in part]), persistent=False)
         self.workspace = Workspace()
 
+    def shapes(self) -> list[tuple[int, int, int]]:
+        """(paths, units, inputs) of every bucket, as :func:`workspace_bytes` takes them."""
+        return [(b.paths, b.units, b.inputs) for b in self.buckets]
+
     def pack(self, modules: Sequence[nn.RNNBase]) -> tuple[torch.Tensor, torch.Tensor]:
-        """The paths' (masked) weights as one ``[W_ih | W_hh]`` (P, rows, I + w) and one bias (P, rows, 1).
-        Differentiable: gradients flow back to each module's parameters (``*_orig`` where pruned)."""
+        """The paths' (masked) weights as the flat weight and bias blocks :meth:`run` takes. Differentiable:
+        gradients flow back to each module's parameters (``*_orig`` where pruned)."""
         values = torch.cat([effective_weight(m, name).reshape(-1) for name in WEIGHTS for m in modules])
-        packed = values.new_zeros(self.weight_size + self.paths * self.packed_rows)
-        packed = packed.index_add(0, self.destination, values)
-        weights, bias = packed.split([self.weight_size, self.paths * self.packed_rows])
-        return (weights.view(self.paths, self.packed_rows, self.inputs + self.units),
-                bias.view(self.paths, self.packed_rows, 1))
+        packed = values.new_zeros(self.weight_size + self.bias_size).index_add(0, self.destination, values)
+        weights, bias = packed.split([self.weight_size, self.bias_size])
+        return weights, bias
 
     def forward(self, modules: Sequence[nn.RNNBase], embedded: torch.Tensor, steps: int) -> torch.Tensor:
         """Layer outputs (steps, W, N) for ``embedded`` (N, T, E): ``[s, layer l's units]`` is layer l's output at
-        time ``s - l`` (zero for negative times; times at or past T are computed but meaningless, and a causal
-        reader never needs them). One call = one batch; ``steps`` is normally ``T + depth - 1``."""
+        time ``s - level(l)`` (zero for negative times; times at or past T are computed but meaningless, and a
+        causal reader never needs them). One call = one batch; ``steps`` is normally ``T + depth - 1``."""
         weights, bias = self.pack(modules)
-        backward = torch.is_grad_enabled() and (embedded.requires_grad or weights.requires_grad)
+        return self.run(weights, bias, embedded, steps)
+
+    def run(self, weights: torch.Tensor, bias: torch.Tensor, embedded: torch.Tensor, steps: int) -> torch.Tensor:
+        """:meth:`forward` with the paths' weights already packed (flat, as :meth:`pack` returns them)."""
+        backward = torch.is_grad_enabled() and (embedded.requires_grad or weights.requires_grad
+                                                or bias.requires_grad)
         return _WavefrontFunction.apply(self, embedded.permute(1, 2, 0), weights, bias, steps, backward)
+
+    def workspace_bytes(self, batch: int, steps: int, element: int = 4) -> int:
+        """Bytes one training batch of ``batch`` strings and ``steps`` wavefront steps takes."""
+        return workspace_bytes(self.cell, self.outputs, self.embedding, self.shapes(), self.window, batch, steps,
+                               element)
 
     def read(self, outputs: torch.Tensor, lengths: torch.Tensor, layers: torch.Tensor, columns: torch.Tensor
              ) -> torch.Tensor:
-        """(N, k): output unit ``columns[j]`` (of layer ``layers[j]``) at each string's last real step, from the
-        :meth:`forward` outputs; layer ``l`` wrote time ``t`` at wavefront step ``t + l``."""
+        """(N, k): output unit ``columns[j]`` (of a layer of level ``layers[j]``) at each string's last real step,
+        from the :meth:`forward` outputs; a layer of level ``l`` wrote time ``t`` at wavefront step ``t + l``."""
         _, width, n = outputs.shape
         step = lengths.to(outputs.device)[:, None] - 1 + layers[None, :]
         batch = torch.arange(n, device=outputs.device)[:, None]
@@ -172,6 +273,26 @@ def _steps(x: torch.Tensor, *blocks: tuple[int, int]) -> list[tuple[torch.Tensor
     return [x[:, :, start:stop].unbind(0) for start, stop in blocks]
 
 
+class _BucketState:
+    """One bucket's per-step views of the forward buffers."""
+
+    def __init__(self, bucket: _Bucket, cell: str, out: torch.Tensor, window: int, steps: int, weights: torch.Tensor,
+                 bias: torch.Tensor, gathered: torch.Tensor, acts: torch.Tensor, lstm: list[torch.Tensor]):
+        p, w, i_max, n = bucket.paths, bucket.units, bucket.inputs, out.shape[-1]
+        self.bucket, self.weights, self.bias = bucket, weights, bias
+        self.gathered, self.acts, self.lstm = gathered, acts, lstm
+        self.gather = bucket.gather.view(p, -1)
+        self.route_out, self.route = bucket.route_out.view(p, w), bucket.route.view(p, w)
+        self.hidden = out[window:, bucket.hidden_row : bucket.hidden_row + p * w].view(steps, p, w, n)
+        self.h_t = self.hidden.unbind(0)
+        self.xh_t, (self.h_prev,) = gathered.unbind(0), _steps(gathered, (i_max, i_max + w))
+        self.acts_t = acts.unbind(0)
+        self.blocks = _steps(acts, *((k * w, (k + 1) * w) for k in range(4)), (0, 2 * w))
+        if cell == "lstm":
+            lstm[0].zero_()  # a path's cell state before its first step (idle paths never write theirs)
+            self.c_t, self.g_t, self.tanh_t = (x.unbind(0) for x in lstm)
+
+
 class _WavefrontFunction(torch.autograd.Function):
     """Forward and hand-written backward of a wavefront; see the module docstring for the layout."""
 
@@ -179,132 +300,151 @@ class _WavefrontFunction(torch.autograd.Function):
     def forward(ctx, plan: Wavefront, embedded: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor,
                 steps: int, backward: bool) -> torch.Tensor:
         length, _, n = embedded.shape
-        p, w, i_max, window, rows, cell = plan.paths, plan.units, plan.inputs, plan.window, plan.rows, plan.cell
-        shapes = [(window + steps, rows, n), (steps, p, i_max + w, n), (steps, p, plan.packed_rows, n)]
-        if cell == "lstm":
-            shapes += [(steps + 1, p, w, n), (steps, p, w, n), (steps, p, w, n)]
-        block, (out, gathered, acts, *lstm) = plan.workspace.take(shapes, embedded)
+        window, rows, cell = plan.window, plan.rows, plan.cell
+        shapes = [(window + steps, rows, n)]
+        for b in plan.buckets:
+            shapes += [(steps, b.paths, b.span, n), (steps, b.paths, b.packed_rows, n)]
+            if cell == "lstm":
+                shapes += [(steps + 1, b.paths, b.units, n), (steps, b.paths, b.units, n), (steps, b.paths, b.units, n)]
+        block, (out, *views) = plan.workspace.take(shapes, embedded)
         # out[window + s]: what wavefront step s wrote. Zero what no step overwrites whole: the layers' rows
-        # (accumulated into), the state before step 0, the zero row, and the embedding rows past the strings
+        # (accumulated into), the paths' hidden rows (idle paths never write theirs: a path's state before its
+        # first step must read zero), the zero row, and the embedding rows past the strings
         out[:, : plan.outputs].zero_()
-        out[:, plan.zero_row].zero_()
-        out[window - 1, plan.hidden_row : plan.zero_row].zero_()
+        out[:, plan.hidden_row :].zero_()
         out[window : window + min(length, steps), plan.outputs : plan.hidden_row] = embedded[:steps]
         out[window + length :, plan.outputs : plan.hidden_row].zero_()
         # the rows step s gathers from: the K + 1 newest steps, as (rows * (K + 1), N) views
         windows = out.view(-1, n).unfold(0, (window + 1) * rows, rows).transpose(1, 2).unbind(0)
-        hidden = out[window:, plan.hidden_row : plan.zero_row].view(steps, p, w, n)
-        h_t, outputs_t = hidden.unbind(0), out[window:, : plan.outputs].unbind(0)
-        # gathered: every step's [inputs; previous hidden] (for the weight gradients); acts: its gate activations
-        xh_t, (h_prev,) = gathered.unbind(0), _steps(gathered, (i_max, i_max + w))
-        acts_t, (first, second, third, fourth, rz) = acts.unbind(0), _steps(
-            acts, *((k * w, (k + 1) * w) for k in range(4)), (0, 2 * w))
-        if cell == "lstm":
-            cells, candidate, tanh_c = lstm
-            cells[0].zero_()
-            c_t, g_t, tanh_t = cells.unbind(0), candidate.unbind(0), tanh_c.unbind(0)
-        active = plan.active.unbind(0)
+        outputs_t = out[window:, : plan.outputs].unbind(0)
+        per = 5 if cell == "lstm" else 2
+        weight_parts = weights.split([b.weight_size for b in plan.buckets])
+        bias_parts = bias.split([b.bias_size for b in plan.buckets])
+        states = [_BucketState(b, cell, out, window, steps, wp.view(b.paths, b.packed_rows, b.span),
+                               bp.view(b.paths, b.packed_rows, 1), *views[k * per : k * per + 2],
+                               views[k * per + 2 : (k + 1) * per])
+                  for k, (b, wp, bp) in enumerate(zip(plan.buckets, weight_parts, bias_parts, strict=True))]
         for s in range(steps):
-            torch.index_select(windows[s], 0, plan.gather, out=xh_t[s].view(-1, n))
-            a, h = torch.baddbmm(bias, weights, xh_t[s], out=acts_t[s]), h_t[s]
-            if cell == "gru":  # rows: r, z, candidate's input part, candidate's hidden part
-                rz[s].sigmoid_()
-                new_gate = tanh_(third[s].addcmul_(first[s], fourth[s]))
-                torch.addcmul(new_gate, second[s], h_prev[s] - new_gate, out=h)
-            elif cell == "lstm":  # rows: i, f, g, o; g's row holds sigmoid(2 g_pre), so tanh(g) = 2 * it - 1
-                third[s].mul_(2)
-                a.sigmoid_()
-                g = torch.mul(third[s], 2, out=g_t[s]).sub_(1)
-                c = torch.mul(second[s], c_t[s], out=c_t[s + 1]).addcmul_(first[s], g)
-                if s < plan.depth - 1:
-                    c.mul_(active[s])
-                torch.mul(fourth[s], tanh_(tanh_t[s].copy_(c)), out=h)
-            elif cell == "rnn_tanh":
-                h.copy_(tanh_(a))
-            else:
-                h.copy_(a.relu_())
-            if s < plan.depth - 1:  # paths into deeper layers have not started yet: their state stays zero
-                h.mul_(active[s])
-            outputs_t[s].index_add_(0, plan.route_out, h.view(p * w, n))
+            for st in states:
+                lo, hi = st.bucket.active(s, length)
+                if lo < hi:
+                    _cell_forward(cell, s, st, lo, hi, windows[s], outputs_t[s], n)
         result = out[window:, : plan.outputs].clone()  # the block is reused: the caller gets its own copy
         if not backward:
             plan.workspace.give(block)
             return result
-        ctx.plan, ctx.length, ctx.block = plan, length, block
-        ctx.save_for_backward(weights)
-        ctx.gathered, ctx.acts, ctx.hidden = gathered, acts, hidden
-        if cell == "lstm":
-            ctx.lstm = (cells, candidate, tanh_c)
+        ctx.plan, ctx.length, ctx.block, ctx.states = plan, length, block, states
         return result
 
     @staticmethod
     def backward(ctx, grad_out: torch.Tensor):
         if ctx.block is None:
             raise RuntimeError("wavefront: a second backward through the same forward is not supported")
-        plan, length = ctx.plan, ctx.length
-        (weights,) = ctx.saved_tensors
-        gathered, acts, hidden = ctx.gathered, ctx.acts, ctx.hidden
-        steps, p, _, n = acts.shape
-        w, i_max, window, rows, cell = plan.units, plan.inputs, plan.window, plan.rows, plan.cell
-        d_block, (d_out, d_acts) = plan.workspace.take([(window + steps, rows, n), tuple(acts.shape)], grad_out)
+        plan, length, states = ctx.plan, ctx.length, ctx.states
+        steps, _, n = grad_out.shape
+        window, rows, cell = plan.window, plan.rows, plan.cell
+        shapes = [(window + steps, rows, n)] + [tuple(st.acts.shape) for st in states]
+        d_block, (d_out, *d_acts) = plan.workspace.take(shapes, grad_out)
         d_out.zero_()
         d_out[window:, : plan.outputs] = grad_out
         d_windows = d_out.view(-1, n).unfold(0, (window + 1) * rows, rows).transpose(1, 2).unbind(0)
         d_rows = d_out[window:].unbind(0)
-        d_hidden = d_out[window - 1 : -1, plan.hidden_row : plan.zero_row].view(steps, p, w, n).unbind(0)
-        d_weights_t = weights.new_zeros(p, i_max + w, plan.packed_rows)  # transposed: the faster bmm layout here
-        weights_t = weights.transpose(1, 2)
-        xh_t, (h_prev,), acts_t, d_acts_t = gathered.unbind(0), _steps(gathered, (i_max, i_max + w)), acts.unbind(0), \
-            d_acts.unbind(0)
-        blocks = [(k * w, (k + 1) * w) for k in range(4)]
-        first, second, third, fourth = _steps(acts, *blocks)
-        d_first, d_second, d_third, d_fourth = _steps(d_acts, *blocks)
-        h_t, active = hidden.unbind(0), plan.active.unbind(0)
-        if cell == "lstm":
-            c_t, g_t, tanh_t = (x.unbind(0) for x in ctx.lstm)
-            d_c = grad_out.new_zeros(p, w, n)
+        grads = [_BucketGradient(st, cell, d_out, d, window, steps) for st, d in zip(states, d_acts, strict=True)]
         for s in range(steps - 1, -1, -1):
-            # everything that read step s's rows ran later, so their gradient is complete
-            d_h = d_hidden[s + 1] if s + 1 < steps else d_out[window + s, plan.hidden_row : plan.zero_row].view(p, w, n)
-            d_h.view(p * w, n).add_(d_rows[s].index_select(0, plan.route))
-            if s < plan.depth - 1:
-                d_h.mul_(active[s])
-                if cell == "lstm":
-                    d_c.mul_(active[s])
-            a, d_a = acts_t[s], d_acts_t[s]
-            if cell == "gru":
-                r, z, new_gate = first[s], second[s], third[s]
-                t = d_h * (1 - z)
-                d_new = torch.addcmul(t, t * new_gate, new_gate, value=-1, out=d_third[s])
-                torch.mul(d_new, r, out=d_fourth[s])
-                torch.mul(d_new * fourth[s], r * (1 - r), out=d_first[s])
-                torch.mul(d_h * (h_prev[s] - new_gate), z * (1 - z), out=d_second[s])
-                if s > 0:  # h = n + z (h_prev - n): the direct path to the previous state
-                    d_hidden[s].addcmul_(d_h, z)
-            elif cell == "lstm":
-                v = d_h * fourth[s]
-                d_c.add_(v).addcmul_(v, tanh_t[s] * tanh_t[s], value=-1)
-                torch.mul(d_c, g_t[s], out=d_first[s])
-                torch.mul(d_c, c_t[s], out=d_second[s])
-                torch.mul(d_c, first[s], out=d_third[s]).mul_(4)  # d tanh(x) = 4 sigmoid(2x)(1 - sigmoid(2x))
-                torch.mul(d_h, tanh_t[s], out=d_fourth[s])
-                d_a.mul_(a * (1 - a))
-                d_c.mul_(second[s])
-            elif cell == "rnn_tanh":
-                torch.addcmul(d_h, d_h * h_t[s], h_t[s], value=-1, out=d_a)
-            else:
-                torch.mul(d_h, h_t[s] > 0, out=d_a)
-            d_weights_t.baddbmm_(xh_t[s], d_a.transpose(1, 2))
-            # back onto the rows the step gathered from: its inputs, and the previous hidden state
-            d_windows[s].index_add_(0, plan.gather, torch.bmm(weights_t, d_a).view(-1, n))
+            for g in grads:
+                lo, hi = g.st.bucket.active(s, length)
+                if lo < hi:
+                    _cell_backward(cell, s, g, lo, hi, d_windows[s], d_rows[s], steps, n)
         d_embedded = None
         if ctx.needs_input_grad[1]:
             d_embedded = d_out[window : window + min(length, steps), plan.outputs : plan.hidden_row]
             if length > steps:
                 d_embedded = torch.cat([d_embedded, grad_out.new_zeros(length - steps, plan.embedding, n)])
             d_embedded = d_embedded.clone()  # d_out goes back to the workspace
-        d_bias = d_acts.sum(3).sum(0).unsqueeze(-1)  # innermost reduction first: the fast one
+        d_weights = torch.cat([g.d_weights_t.transpose(1, 2).reshape(-1) for g in grads])
+        d_bias = torch.cat([g.d_bias.reshape(-1) for g in grads])
         plan.workspace.give(ctx.block)
         plan.workspace.give(d_block)
-        ctx.block = ctx.gathered = ctx.acts = ctx.hidden = ctx.lstm = None
-        return None, d_embedded, d_weights_t.transpose(1, 2), d_bias, None, None
+        ctx.block = ctx.states = None
+        return None, d_embedded, d_weights, d_bias, None, None
+
+
+def _cell_forward(cell: str, s: int, st: _BucketState, lo: int, hi: int, window_rows: torch.Tensor,
+                  outputs: torch.Tensor, n: int) -> None:
+    """Wavefront step ``s`` of one bucket's active paths ``lo:hi``: gather, one ``bmm``, the cell's gate math,
+    add onto the layers."""
+    first, second, third, fourth, rz = (x[s][lo:hi] for x in st.blocks)
+    xh = st.xh_t[s][lo:hi]
+    torch.index_select(window_rows, 0, st.gather[lo:hi].reshape(-1), out=xh.view(-1, n))
+    a, h = torch.baddbmm(st.bias[lo:hi], st.weights[lo:hi], xh, out=st.acts_t[s][lo:hi]), st.h_t[s][lo:hi]
+    if cell == "gru":  # rows: r, z, candidate's input part, candidate's hidden part
+        rz.sigmoid_()
+        new_gate = tanh_(third.addcmul_(first, fourth))
+        torch.addcmul(new_gate, second, st.h_prev[s][lo:hi] - new_gate, out=h)
+    elif cell == "lstm":  # rows: i, f, g, o; g's row holds sigmoid(2 g_pre), so tanh(g) = 2 * it - 1
+        third.mul_(2)
+        a.sigmoid_()
+        g = torch.mul(third, 2, out=st.g_t[s][lo:hi]).sub_(1)
+        c = torch.mul(second, st.c_t[s][lo:hi], out=st.c_t[s + 1][lo:hi]).addcmul_(first, g)
+        torch.mul(fourth, tanh_(st.tanh_t[s][lo:hi].copy_(c)), out=h)
+    elif cell == "rnn_tanh":
+        h.copy_(tanh_(a))
+    else:
+        h.copy_(a.relu_())
+    outputs.index_add_(0, st.route_out[lo:hi].reshape(-1), h.reshape(-1, n))
+
+
+class _BucketGradient:
+    """One bucket's gradient buffers and views for the backward."""
+
+    def __init__(self, st: _BucketState, cell: str, d_out: torch.Tensor, d_acts: torch.Tensor, window: int,
+                 steps: int):
+        b = st.bucket
+        p, w, n = b.paths, b.units, d_out.shape[-1]
+        self.st, self.d_acts, self.d_acts_t = st, d_acts, d_acts.unbind(0)
+        self.d_hidden = d_out[window - 1 : -1, b.hidden_row : b.hidden_row + p * w].view(steps, p, w, n).unbind(0)
+        self.d_last = d_out[window + steps - 1, b.hidden_row : b.hidden_row + p * w].view(p, w, n)
+        self.d_weights_t = d_out.new_zeros(p, b.span, b.packed_rows)  # transposed: the faster bmm layout here
+        self.d_bias = d_out.new_zeros(p, b.packed_rows)
+        self.weights_t = st.weights.transpose(1, 2)
+        self.d_blocks = _steps(d_acts, *((k * w, (k + 1) * w) for k in range(4)))
+        self.d_c = d_out.new_zeros(p, w, n) if cell == "lstm" else None
+
+
+def _cell_backward(cell: str, s: int, g: _BucketGradient, lo: int, hi: int, d_window_rows: torch.Tensor,
+                   d_step_rows: torch.Tensor, steps: int, n: int) -> None:
+    """Back-propagation through wavefront step ``s`` of one bucket's active paths ``lo:hi``; everything that
+    read step s's rows ran later, so their gradient is complete."""
+    st = g.st
+    first, second, third, fourth, _ = (x[s][lo:hi] for x in st.blocks)
+    d_first, d_second, d_third, d_fourth = (x[s][lo:hi] for x in g.d_blocks)
+    d_h = (g.d_hidden[s + 1] if s + 1 < steps else g.d_last)[lo:hi]
+    d_h.view(-1, n).add_(d_step_rows.index_select(0, st.route[lo:hi].reshape(-1)))
+    a, d_a, h = st.acts_t[s][lo:hi], g.d_acts_t[s][lo:hi], st.h_t[s][lo:hi]
+    if cell == "gru":
+        r, z, new_gate = first, second, third
+        t = d_h * (1 - z)
+        d_new = torch.addcmul(t, t * new_gate, new_gate, value=-1, out=d_third)
+        torch.mul(d_new, r, out=d_fourth)
+        torch.mul(d_new * fourth, r * (1 - r), out=d_first)
+        torch.mul(d_h * (st.h_prev[s][lo:hi] - new_gate), z * (1 - z), out=d_second)
+        if s > 0:  # h = n + z (h_prev - n): the direct path to the previous state
+            g.d_hidden[s][lo:hi].addcmul_(d_h, z)
+    elif cell == "lstm":
+        d_c, tanh_c = g.d_c[lo:hi], st.tanh_t[s][lo:hi]
+        v = d_h * fourth
+        d_c.add_(v).addcmul_(v, tanh_c * tanh_c, value=-1)
+        torch.mul(d_c, st.g_t[s][lo:hi], out=d_first)
+        torch.mul(d_c, st.c_t[s][lo:hi], out=d_second)
+        torch.mul(d_c, first, out=d_third).mul_(4)  # d tanh(x) = 4 sigmoid(2x)(1 - sigmoid(2x))
+        torch.mul(d_h, tanh_c, out=d_fourth)
+        d_a.mul_(a * (1 - a))
+        d_c.mul_(second)
+    elif cell == "rnn_tanh":
+        torch.addcmul(d_h, d_h * h, h, value=-1, out=d_a)
+    else:
+        torch.mul(d_h, h > 0, out=d_a)
+    g.d_weights_t[lo:hi].baddbmm_(st.xh_t[s][lo:hi], d_a.transpose(1, 2))
+    g.d_bias[lo:hi].add_(d_a.sum(2))
+    # back onto the rows the step gathered from: its inputs, and the previous hidden state
+    d_window_rows.index_add_(0, st.gather[lo:hi].reshape(-1), torch.bmm(g.weights_t[lo:hi], d_a).view(-1, n))

@@ -32,6 +32,7 @@ rule nas:
             screen_rounds="nas/screen_rounds",
             generators="nas/generators",
             train="nas/train",
+            populations="populations",
             seed="seed",
         ),
         data=nas_data_arg,

@@ -8,7 +8,13 @@ rule train_structured:
     output:
         f"{R}/structure/shards/rnn_{{cell}}/{{generator}}-{{shard}}.parquet",
     params:
-        settings=cli_json(train="structure/train", shards="structure/shards", seed="seed"),
+        settings=cli_json(
+            train="structure/train",
+            shards="structure/shards",
+            replicates="structure/replicates",
+            populations="populations",
+            seed="seed",
+        ),
     log:
         f"{R}/logs/structure/{{cell}}-{{generator}}-{{shard}}.log",
     threads: 1
@@ -25,7 +31,13 @@ rule train_structured_ffn:
     output:
         f"{R}/structure/shards/ffn_{{dataset}}/{{generator}}-{{shard}}.parquet",
     params:
-        settings=cli_json(train="structure/ffn/train", shards="structure/shards", seed="seed"),
+        settings=cli_json(
+            train="structure/ffn/train",
+            shards="structure/shards",
+            replicates="structure/replicates",
+            populations="populations",
+            seed="seed",
+        ),
     log:
         f"{R}/logs/structure/ffn_{{dataset}}-{{generator}}-{{shard}}.log",
     threads: 1

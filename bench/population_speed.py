@@ -1,0 +1,117 @@
+"""Population training against one model at a time: `python bench/population_speed.py [--cells gru lstm]`.
+
+Graphs are drawn as the paper's code draws them (and as ``configs/paper-rnn.yaml`` does): n uniform in [10, 50],
+half Barabasi-Albert with m = n // 10, half connected Watts-Strogatz with k = n // 5 and p = 1.0; embedding width =
+the graph's number of sources. Both sides train the same models on the same 18,750 Reber strings with the same
+batching (length-bucketed batches of 128, sparsepipe.models.batching, one batch order), the same loss and fused
+Adam, on one thread:
+
+- reference: each model alone, as StructuredRNN (the diagonal wavefront, sparsepipe's one-at-a-time path);
+- population: the same models as RecurrentPopulations (sparsepipe.populations.group: sorted by depth and width,
+  cut at ``--memory-gb``).
+
+Throughput is model-epochs per second: ``--batches`` batches per model are timed and scaled to the epoch (147
+batches); the reference times a random sample of ``--sample`` models and scales to all of them. Target on the
+2-core machine: population >= 5x the reference. The last line estimates the paper-scale study (4 cells x 200
+graphs x 15 epochs) from the measured throughputs, as two such processes side by side on two cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+import networkx as nx
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # time this checkout, whatever is installed
+
+from sparsepipe.data.reber import VOCABULARY, generate_reber, tensors_of  # noqa: E402
+from sparsepipe.graphs import layered_dag, to_dag  # noqa: E402
+from sparsepipe.models.batching import bucketed_batches  # noqa: E402
+from sparsepipe.models.population import population_loss  # noqa: E402
+from sparsepipe.models.structured import StructuredRNN  # noqa: E402
+from sparsepipe.populations import Candidate, group, population_of  # noqa: E402
+
+STRINGS, BATCH, EPOCHS, GRAPHS, CELLS = 18_750, 128, 15, 200, 4
+
+
+def paper_graph(index: int, seed: int) -> nx.Graph:
+    """The paper's draw: n ~ U[10, 50]; BA m = n // 10 or connected WS k = n // 5, p = 1.0."""
+    rng = random.Random(seed * 100_003 + index)
+    n = rng.randint(10, 50)
+    if index % 2 == 0:
+        return nx.barabasi_albert_graph(n, n // 10, seed=rng.randrange(2**31))
+    return nx.connected_watts_strogatz_graph(n, n // 5, 1.0, seed=rng.randrange(2**31))
+
+
+def models(cell: str, indices: list[int], seed: int) -> list[StructuredRNN]:
+    out = []
+    for index in indices:
+        layered = layered_dag(to_dag(paper_graph(index, seed)))
+        torch.manual_seed(index)
+        out.append(StructuredRNN(layered, cell, VOCABULARY, len(layered.sources)))
+    return out
+
+
+def train_batches(model: torch.nn.Module, data: tuple[torch.Tensor, ...], count: int, seed: int) -> float:
+    """Seconds for ``count`` training batches (after one warm-up batch), the loop of sparsepipe.train.fit."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.001, fused=True)
+    criterion = population_loss if not isinstance(model, StructuredRNN) else torch.nn.functional.cross_entropy
+    iterator = bucketed_batches(data, BATCH, torch.Generator().manual_seed(seed))
+    start = None
+    for step, (tokens, lengths, labels) in enumerate(iterator):
+        if step == 1:
+            start = time.perf_counter()
+        if step == count + 1:
+            break
+        optimizer.zero_grad(set_to_none=True)
+        loss = criterion(model(tokens, lengths), labels)
+        loss.backward()
+        optimizer.step()
+        loss.item()
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", nargs="+", default=["gru", "lstm"])
+    parser.add_argument("--graphs", type=int, default=GRAPHS)
+    parser.add_argument("--sample", type=int, default=20, help="models timed alone (scaled to --graphs)")
+    parser.add_argument("--batches", type=int, default=10, help="batches timed per model / population")
+    parser.add_argument("--memory-gb", type=float, default=2.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    strings = generate_reber(STRINGS, 10, 20, seed=args.seed, invalid={"near_miss": 0.5, "other_grammar": 0.5})
+    split = tensors_of(strings, "train", "reber")
+    data = (split.tokens, split.lengths, split.labels)
+    per_epoch = -(-STRINGS // BATCH)
+    sample = sorted(random.Random(args.seed).sample(range(args.graphs), min(args.sample, args.graphs)))
+    print(f"{args.graphs} paper-drawn graphs (n in [10, 50]), {STRINGS} strings, batch {BATCH} bucketed on both "
+          f"sides, 1 thread, {args.batches} batches timed (scaled to {per_epoch}/epoch)")
+    throughput = {}
+    for cell in args.cells:
+        alone = sum(train_batches(m, data, args.batches, args.seed) for m in models(cell, sample, args.seed))
+        alone_rate = len(sample) * args.batches / per_epoch / alone
+        everyone = models(cell, list(range(args.graphs)), args.seed)
+        pairs = [(Candidate(f"{i:04d}", i, None), m) for i, m in enumerate(everyone)]
+        groups = group(pairs, BATCH, int(split.lengths.max()), "auto", args.memory_gb)
+        together = 0.0
+        for members in groups:
+            together += train_batches(population_of([m for _, m in members]), data, args.batches, args.seed)
+        rate = args.graphs * args.batches / per_epoch / together
+        throughput[cell] = rate
+        print(f"{cell:8s} one at a time {alone_rate:6.2f} model-epochs/s; population {rate:6.2f} model-epochs/s "
+              f"({len(groups)} populations, sizes {[len(g) for g in groups]}): {rate / alone_rate:.1f}x", flush=True)
+    mean = sum(throughput.values()) / len(throughput)
+    hours = CELLS * GRAPHS * EPOCHS / (2 * mean) / 3600
+    print(f"paper-scale study (4 cells x 200 graphs x 15 epochs, two processes): ~{60 * hours:.0f} min of training "
+          f"at the mean measured population throughput (cells measured: {', '.join(throughput)})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""Training crowds of small graph-structured nets as populations (:mod:`sparsepipe.models.population`).
+
+Who trains with whom: members are sorted by depth and width (a population runs as deep as its deepest member and
+pads every path to its widest), then cut greedily into populations that fit a memory budget (and, optionally, a
+maximum size). Every member is built alone from its own seed, exactly as it would be trained alone, so a member's
+numbers do not depend on who shares its population beyond float rounding; all members share one batch order
+(``batch_seed``). A member whose graph cannot be built fails alone, named; the others still train. A population
+checkpoints every epoch under a name that digests its members and settings, so a killed job resumes it and a
+changed configuration never does.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from sparsepipe.errors import ConfigError, SparsepipeError
+from sparsepipe.models.population import (
+    FeedForwardPopulation,
+    RecurrentPopulation,
+    feed_forward_bytes,
+    member_losses,
+    population_loss,
+    recurrent_bytes,
+)
+from sparsepipe.models.structured import StructuredRNN
+from sparsepipe.models.structured_ffn import StructuredFFN
+from sparsepipe.seeds import seed_everything
+from sparsepipe.train import Batcher, Evaluation, batches, fit
+
+log = logging.getLogger(__name__)
+
+GIB = 1024**3
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A net to train: ``key`` names it in logs, errors and checkpoints; ``build()`` makes it (seeded first)."""
+
+    key: str
+    seed: int
+    build: Callable[[], nn.Module]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    key: str
+    accuracy: float  # test accuracy in [0, 1]; NaN where the member failed
+    loss: float
+    seconds: float  # the member's share of its population's time
+    population: int  # members trained together (0: failed before training)
+    error: str = ""
+
+
+def settings_of(value: Any) -> Mapping[str, Any]:
+    """``populations`` config block with its defaults filled in."""
+    value = dict(value or {})
+    return {"size": value.get("size", "auto"), "memory_gb": float(value.get("memory_gb", 2.0))}
+
+
+def _shape(model: nn.Module) -> tuple[int, int]:
+    """What a population pays for: depth (time steps or layers) and widest layer."""
+    if isinstance(model, StructuredRNN):
+        return model.wavefront.depth, model.wavefront.units
+    return len(model.hidden), max(layer.out_features for layer in model.hidden)
+
+
+def memory_bytes(models: Sequence[nn.Module], batch: int, length: int) -> int:
+    """Estimated bytes of one training batch of a population of ``models`` (strings of ``length`` symbols)."""
+    if isinstance(models[0], StructuredRNN):
+        return recurrent_bytes(models, batch, length)
+    return feed_forward_bytes(models, batch)
+
+
+def group(built: Sequence[tuple[Candidate, nn.Module]], batch: int, length: int, size: int | str,
+          memory_gb: float) -> list[list[tuple[Candidate, nn.Module]]]:
+    """Populations: members sorted by (depth, width, key), cut greedily where the next member would break the
+    memory budget or the size limit (``size``: an integer, or ``auto`` for the budget alone)."""
+    budget = memory_gb * GIB
+    limit = math.inf if size == "auto" else int(size)
+    ordered = sorted(built, key=lambda pair: (*_shape(pair[1]), pair[0].key))
+    groups: list[list[tuple[Candidate, nn.Module]]] = []
+    current: list[tuple[Candidate, nn.Module]] = []
+    for pair in ordered:
+        alone = memory_bytes([pair[1]], batch, length)
+        if alone > budget:
+            raise ConfigError(f"populations.memory_gb: {pair[0].key} alone needs {alone / GIB:.2f} GiB per batch "
+                              f"of {batch}, over the budget of {memory_gb:g} GiB; raise populations.memory_gb")
+        trial = [model for _, model in current] + [pair[1]]
+        if current and (len(trial) > limit or memory_bytes(trial, batch, length) > budget):
+            groups.append(current)
+            current = []
+        current.append(pair)
+    if current:
+        groups.append(current)
+    return groups
+
+
+def build(candidates: Sequence[Candidate]) -> tuple[list[tuple[Candidate, nn.Module]], list[Outcome]]:
+    """Every candidate built from its own seed; those whose graph cannot be built become failed outcomes."""
+    built, failed = [], []
+    for candidate in candidates:
+        seed_everything(candidate.seed)
+        try:
+            built.append((candidate, candidate.build()))
+        except (SparsepipeError, ValueError) as error:
+            log.error("%s: cannot be built, skipped: %s", candidate.key, error)
+            failed.append(Outcome(candidate.key, math.nan, math.nan, 0.0, 0, f"{type(error).__name__}: {error}"))
+    return built, failed
+
+
+def population_of(models: Sequence[nn.Module]) -> RecurrentPopulation | FeedForwardPopulation:
+    if isinstance(models[0], StructuredRNN):
+        return RecurrentPopulation(models)
+    if isinstance(models[0], StructuredFFN):
+        return FeedForwardPopulation(models)
+    raise TypeError(f"no population of {type(models[0]).__name__}")
+
+
+@torch.no_grad()
+def evaluate_members(population: nn.Module, tensors: tuple[torch.Tensor, ...], batch_size: int,
+                     batcher: Batcher = batches) -> list[Evaluation]:
+    """Each member's accuracy and mean cross-entropy on a whole split."""
+    population.eval()
+    device = next(population.parameters()).device
+    correct = loss = None
+    n = 0
+    for batch in batcher(tensors, batch_size):
+        *inputs, labels = (t.to(device) for t in batch)
+        logits = population(*inputs)  # (N, classes, K)
+        batch_loss = member_losses(logits, labels) * len(labels)
+        batch_correct = (logits.argmax(dim=1) == labels[:, None]).sum(0)
+        loss = batch_loss if loss is None else loss + batch_loss
+        correct = batch_correct if correct is None else correct + batch_correct
+        n += len(labels)
+    return [Evaluation(accuracy=c / n, loss=x / n) for c, x in zip(correct.tolist(), loss.tolist(), strict=True)]
+
+
+def digest(*parts: Any) -> str:
+    """A short stable name for a population's checkpoint: its members and the settings they train with."""
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def train(candidates: Sequence[Candidate], train_split: tuple[torch.Tensor, ...],
+          test_split: tuple[torch.Tensor, ...], *, make_optimizer: Callable[[Any], torch.optim.Optimizer],
+          epochs: int, batch_size: int, batch_seed: int, populations: Mapping[str, Any], device: torch.device,
+          checkpoint: str | None = None, settings: Any = None, batcher: Batcher = batches,
+          label: str = "population") -> Iterator[list[Outcome]]:
+    """Train ``candidates`` as populations; yields each population's outcomes (failed members first, alone).
+
+    ``checkpoint``: a path prefix; each population checkpoints every epoch at ``<prefix>.<digest>.partial``
+    (digest of its members, ``settings`` and the training arguments) and removes it when done.
+    """
+    spec = settings_of(populations)
+    built, failed = build(candidates)
+    if failed:
+        yield failed
+    length = int(train_split[1].max()) if len(train_split) == 3 and train_split[0].dim() == 2 else 0
+    groups = group(built, batch_size, length, spec["size"], spec["memory_gb"]) if built else []
+    for index, members in enumerate(groups, start=1):
+        start = time.perf_counter()
+        keys = [candidate.key for candidate, _ in members]
+        population = population_of([model for _, model in members]).to(device)
+        path = None
+        if checkpoint is not None:
+            name = digest(keys, [c.seed for c, _ in members], settings, epochs, batch_size, batch_seed)
+            path = f"{checkpoint}.{name}.partial"
+        log.info("%s: population %d/%d of %d members (%s ... %s)", label, index, len(groups), len(members),
+                 keys[0], keys[-1])
+        fit(population, make_optimizer(population.parameters()), train_split, epochs, batch_size, batch_seed,
+            checkpoint=path, label=f"{label} population {index}/{len(groups)}", batcher=batcher,
+            criterion=population_loss)
+        results = evaluate_members(population, test_split, batch_size, batcher)
+        share = (time.perf_counter() - start) / len(members)
+        yield [Outcome(key, r.accuracy, r.loss, share, len(members)) for key, r in zip(keys, results, strict=True)]
+
+
+def remove_checkpoints(prefix: str) -> None:
+    """Drop every population checkpoint under ``prefix`` (a finished unit's, or a changed configuration's)."""
+    for path in Path(prefix).parent.glob(f"{Path(prefix).name}.*.partial"):
+        path.unlink(missing_ok=True)
