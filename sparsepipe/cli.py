@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-predictions", required=True)
     p.add_argument("--out-importance", required=True)
     p.add_argument("--family", help="only this model family (default: every family in the runs)")
+    p.add_argument("--out-noise-ceiling", help="variance components and noise ceiling per family and target")
 
     p = _unit(sub, "search", units.search_architectures, "genetic architecture search of one task, resumable")
     p.add_argument("--task", required=True, help="ffn_<dataset> or rnn_<cell>")

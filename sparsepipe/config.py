@@ -48,7 +48,14 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def check_semantics(config: dict[str, Any]) -> None:
-    """Cross-key rules the schema cannot express (called by the Snakefile's rules and the CLI)."""
-    from sparsepipe import nas
+    """Cross-key rules the schema cannot express (called by the Snakefile's rules and the CLI): the graph
+    generators' settings for every node count and combination they allow (e.g. a rule ``m: {nodes_div: 10}`` with
+    nodes from 5), the search's settings, and the predictors'."""
+    from sparsepipe import nas, predict
+    from sparsepipe.graphs.generators import FILES, check_settings
 
+    for name, settings in config["graphs"].items():
+        if name != FILES:  # user files are read (and checked) when their graphs are built
+            check_settings(name, settings)
     nas.check_settings(config["nas"])
+    predict.check_settings(config["predict"])
