@@ -30,6 +30,6 @@ rule all:
         rules.structure_runs.output,
         rules.pruning_table.output,
         rules.pruning_summary.output,
-        expand(rules.predict_table.output, table=["scores", "predictions", "importance"]),
+        expand(rules.predict_table.output, table=["scores", "predictions", "importance", "noise_ceiling"]),
         rules.report.output,
         expand(rules.nas.output, task=config["nas"]["tasks"]),

@@ -145,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-predictions", required=True)
     p.add_argument("--out-importance", required=True)
     p.add_argument("--family", help="only this model family (default: every family in the runs)")
+    p.add_argument("--out-noise-ceiling", help="variance components and noise ceiling per family and target")
 
     p = _unit(sub, "search", units.search_architectures, "genetic architecture search of one task, resumable")
     p.add_argument("--task", required=True, help="ffn_<dataset> or rnn_<cell>")
@@ -159,8 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     for name in REPORT_OUTPUTS:
         p.add_argument(f"--out-{name.replace('_', '-')}", required=True, dest=f"out_{name}")
 
-    p = _unit(sub, "validate-config", _validate_config, "check a config file against the schema", settings=False)
-    p.add_argument("config_path", metavar="CONFIG")
+    p = _unit(sub, "validate-config", _validate_config,
+              "check a config file against the schema and the cross-key rules; further files are merged over the "
+              "first as snakemake --configfile merges them (e.g. config.yaml configs/paper-rnn.yaml)", settings=False)
+    p.add_argument("config_paths", nargs="+", metavar="CONFIG")
     return parser
 
 
@@ -175,11 +178,11 @@ def _report(**kwargs: Any) -> None:
     report.build({n: kwargs[f"in_{n}"] for n in REPORT_INPUTS}, {n: kwargs[f"out_{n}"] for n in REPORT_OUTPUTS})
 
 
-def _validate_config(config_path: str) -> None:
+def _validate_config(config_paths: Sequence[str]) -> None:
     from sparsepipe.config import load_config
 
-    load_config(config_path)
-    print(f"{config_path}: valid")
+    load_config(*config_paths)
+    print(f"{' + '.join(config_paths)}: valid")
 
 
 def _job_folder(kwargs: dict[str, Any]) -> Path:

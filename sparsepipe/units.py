@@ -31,7 +31,7 @@ from sparsepipe.models.ffn import MLP, hidden_widths
 from sparsepipe.models.rnn import RecurrentClassifier
 from sparsepipe.models.structured import StructuredRNN
 from sparsepipe.models.structured_ffn import StructuredFFN
-from sparsepipe.predict import cross_validate
+from sparsepipe.predict import cross_validate, targets_of
 from sparsepipe.prune.magnitude import check_method
 from sparsepipe.prune.recurrent import prune_recurrent
 from sparsepipe.seeds import derive_seed, seed_everything
@@ -354,16 +354,21 @@ def collect(inputs: Sequence[str], out: str) -> None:
 
 
 def fit_predictors(runs_paths: Sequence[str], settings: Mapping[str, Any], out_scores: str, out_predictions: str,
-                   out_importance: str, family: str | None = None) -> None:
-    """Cross-validated structure-only accuracy predictors, per model family (or of one ``family``)."""
+                   out_importance: str, family: str | None = None, out_noise_ceiling: str | None = None) -> None:
+    """Cross-validated structure-only accuracy predictors, per model family (or of one ``family``): grouped
+    repeated k-fold (:mod:`sparsepipe.predict`), the targets of ``predict.target``, the spread over single random
+    splits (``predict.single_splits``) and the noise ceiling from replicates (also written to ``out_noise_ceiling``)."""
     runs = io.concat_tables(runs_paths, ("family", "test_acc", "graph_id"))
     families = [family] if family is not None else sorted(runs["family"].unique())
     results = [cross_validate(runs, name, settings["regressors"], settings["folds"], settings["repeats"],
                               derive_seed(settings["seed"], "predict", name), feature_sets=settings["feature_sets"],
-                              importance=True)
+                              importance=True, targets=targets_of(settings.get("target", "single")),
+                              single_splits=settings.get("single_splits"))
                for name in families]
-    for index, out in enumerate((out_scores, out_predictions, out_importance)):
-        io.write_table(pd.concat([r[index] for r in results], ignore_index=True), out)
+    outs = (out_scores, out_predictions, out_importance, out_noise_ceiling)
+    for index, out in enumerate(outs):
+        if out is not None:
+            io.write_table(pd.concat([r[index] for r in results], ignore_index=True), out)
 
 
 # --- genetic architecture search ----------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 import json
+import random
 
 import networkx as nx
 import pytest
 
 from sparsepipe.errors import ConfigError, DataError, GraphError
 from sparsepipe.graphs import generate_graphs, layered_dag, to_dag
-from sparsepipe.graphs.generators import REDRAWS, graph_from_row
+from sparsepipe.graphs.generators import REDRAWS, check_settings, graph_from_row
 from sparsepipe.seeds import derive_seed
 
 BA = {"count": 6, "nodes": [10, 14], "m": [1, 2]}
@@ -71,6 +72,113 @@ def test_bad_generator_settings():
         generate_graphs("erdos", BA, 0)
     with pytest.raises(ConfigError, match="m=5 must satisfy"):
         generate_graphs("barabasi_albert", {"count": 1, "nodes": [5], "m": [5]}, 0)
+
+
+PAPER_BA = {"count": 40, "nodes": {"min": 10, "max": 50}, "m": {"nodes_div": 10}}
+PAPER_WS = {"count": 40, "nodes": {"min": 10, "max": 50}, "k": {"nodes_div": 5}, "p": [1.0], "connected": True}
+
+
+@pytest.mark.parametrize(("name", "settings"), [("barabasi_albert", BA), ("watts_strogatz", WS),
+                                                ("newman_watts_strogatz", NWS), ("random_regular", RR)])
+def test_lists_of_choices_draw_what_they_always_drew(name, settings):
+    # the draw before node ranges and rules existed: one rng.choice per key, in the generator's key order, and the
+    # networkx builder called with the graph's seed
+    builders = {"barabasi_albert": lambda p, s: nx.barabasi_albert_graph(p["nodes"], p["m"], seed=s),
+                "watts_strogatz": lambda p, s: nx.connected_watts_strogatz_graph(p["nodes"], p["k"], p["p"],
+                                                                                 tries=1000, seed=s),
+                "newman_watts_strogatz": lambda p, s: nx.newman_watts_strogatz_graph(p["nodes"], p["k"], p["p"],
+                                                                                     seed=s),
+                "random_regular": lambda p, s: nx.random_regular_graph(p["d"], p["nodes"], seed=s)}
+    keys = [k for k in settings if k != "count"]
+    for row in generate_graphs(name, settings, 11).to_dict("records"):
+        rng = random.Random(row["seed"])
+        params = {k: rng.choice(list(settings[k])) for k in keys}
+        assert json.loads(row["params"]) == params
+        expected = builders[name](params, row["seed"])
+        assert set(_undirected(row).edges()) == {(min(u, v), max(u, v)) for u, v in expected.edges()}
+
+
+def test_a_node_range_draws_like_the_list_of_its_integers():
+    as_range = generate_graphs("barabasi_albert", {"count": 12, "nodes": {"min": 10, "max": 14}, "m": [1, 2]}, 5)
+    as_list = generate_graphs("barabasi_albert", {"count": 12, "nodes": [10, 11, 12, 13, 14], "m": [1, 2]}, 5)
+    assert as_range.equals(as_list)
+    assert len(set(as_range["nodes"])) > 2
+
+
+@pytest.mark.parametrize(("name", "settings", "key", "divisor"),
+                         [("barabasi_albert", PAPER_BA, "m", 10), ("watts_strogatz", PAPER_WS, "k", 5)])
+def test_the_papers_rules_tie_parameters_to_the_drawn_node_count(name, settings, key, divisor):
+    table = generate_graphs(name, settings, 0)
+    assert table["nodes"].between(10, 50).all() and table["nodes"].nunique() > 10
+    for row in table.to_dict("records"):
+        params = json.loads(row["params"])
+        assert params[key] == row["nodes"] // divisor
+        assert nx.is_connected(_undirected(row))
+    if name == "barabasi_albert":  # m edges per node added after the first m: (n - m) * m edges
+        assert all(len(r["src"]) == (r["nodes"] - r["nodes"] // 10) * (r["nodes"] // 10)
+                   for r in table.to_dict("records"))
+    else:  # p = 1.0 rewires every ring edge; the edge count stays n * (k // 2)
+        assert all(len(r["src"]) == r["nodes"] * (r["nodes"] // 5 // 2) for r in table.to_dict("records"))
+    assert table.equals(generate_graphs(name, settings, 0))
+
+
+def test_watts_strogatz_connected_option():
+    settings = {"count": 6, "nodes": [30], "k": [2], "p": [1.0]}
+    default = generate_graphs("watts_strogatz", settings, 0)
+    assert default.equals(generate_graphs("watts_strogatz", settings | {"connected": True}, 0))
+    assert all(nx.is_connected(_undirected(r)) for r in default.to_dict("records"))
+    loose = generate_graphs("watts_strogatz", settings | {"connected": False}, 0)
+    first = loose.to_dict("records")[0]
+    plain = nx.watts_strogatz_graph(30, 2, 1.0, seed=first["seed"])
+    assert set(_undirected(first).edges()) == {(min(u, v), max(u, v)) for u, v in plain.edges()}
+    assert not all(nx.is_connected(_undirected(r)) for r in loose.to_dict("records"))
+
+
+def test_a_generator_that_gives_up_is_a_graph_error_naming_the_graph(monkeypatch):
+    def never(*args, **kwargs):
+        raise nx.NetworkXError("Maximum number of tries exceeded")
+
+    monkeypatch.setattr(nx, "connected_watts_strogatz_graph", never)
+    with pytest.raises(GraphError, match="watts_strogatz-0000: .*Maximum number of tries exceeded"):
+        generate_graphs("watts_strogatz", WS, 0)
+
+
+@pytest.mark.parametrize(
+    ("name", "settings", "message"),
+    [
+        ("barabasi_albert", {"count": 1, "nodes": {"min": 5, "max": 50}, "m": {"nodes_div": 10}},
+         r"^graphs\.barabasi_albert\.m: \{nodes_div: 10\}, i\.e\. nodes // 10, gives m=0 for nodes=5; "
+         r"expected integers >= 1$"),
+        ("barabasi_albert", {"count": 1, "nodes": {"min": 10, "max": 12}, "m": {"nodes_div": 1}},
+         r"^graphs\.barabasi_albert\.m: m=10 must satisfy 1 <= m < nodes=10 \(from \{nodes_div: 1\}"),
+        ("watts_strogatz", {"count": 1, "nodes": {"min": 8, "max": 20}, "k": {"nodes_div": 5}, "p": [1.0]},
+         r"graphs\.watts_strogatz\.k: .*gives k=1 for nodes=8; expected integers >= 2"),
+        ("newman_watts_strogatz", {"count": 1, "nodes": {"min": 10, "max": 20}, "k": {"nodes_div": 5}, "p": [0.1]},
+         r"graphs\.newman_watts_strogatz\.k: .*gives k=3 for nodes=15; expected even integers"),
+        ("random_regular", {"count": 1, "nodes": {"min": 10, "max": 12}, "d": {"nodes_div": 3}},
+         r"graphs\.random_regular\.d: d=3 with nodes=11 makes nodes\*d odd"),
+        ("barabasi_albert", {"count": 1, "nodes": {"min": 12, "max": 10}, "m": [1]},
+         r"graphs\.barabasi_albert\.nodes: min=12 exceeds max=10"),
+        ("barabasi_albert", {"count": 1, "nodes": {"min": 1, "max": 10}, "m": [1]},
+         r"graphs\.barabasi_albert\.nodes: expected a range of integers >= 2, got 1"),
+        ("barabasi_albert", {"count": 1, "nodes": {"min": 10}, "m": [1]},
+         r"graphs\.barabasi_albert\.nodes: expected a list of choices or a range"),
+        ("barabasi_albert", {"count": 1, "nodes": [10], "m": {"nodes_times": 2}},
+         r"graphs\.barabasi_albert\.m: expected a list of choices or one rule of the node count \(\{nodes_div"),
+        ("barabasi_albert", {"count": 1, "nodes": [10], "m": {"nodes_div": 0}},
+         r"graphs\.barabasi_albert\.m\.nodes_div: expected an integer >= 1, got 0"),
+        ("watts_strogatz", {"count": 1, "nodes": [10], "k": [2], "p": {"nodes_div": 2}},
+         r"graphs\.watts_strogatz\.p: expected a non-empty list of choices, got"),
+        ("watts_strogatz", {"count": 1, "nodes": [10], "k": [2], "p": [0.5], "connected": "yes"},
+         r"graphs\.watts_strogatz\.connected: expected one of \[True, False\], got 'yes'"),
+    ],
+)
+def test_bad_rules_and_ranges_are_one_line_config_errors_before_drawing(name, settings, message):
+    with pytest.raises(ConfigError, match=message) as error:
+        check_settings(name, settings)
+    assert "\n" not in str(error.value)
+    with pytest.raises(ConfigError, match=message):
+        generate_graphs(name, settings, 0)
 
 
 def _undirected(row):

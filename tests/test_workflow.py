@@ -27,6 +27,7 @@ CONTRACT = {
     "predict/scores.parquet": ["family", "regressor", "feature_set", "r2_mean", "r2_std", "spearman_mean",
                                "kendall_mean", "mae_mean", "n_models", "n_folds"],
     "rnn/dense.parquet": ["mode", "model_seed", "test_acc"],
+    "predict/noise_ceiling.parquet": ["family", "target", "n_graphs", "noise_ceiling", "note"],
 }
 
 
@@ -82,6 +83,9 @@ def test_the_chain_writes_the_contract_tables(workdir):
     scores = pd.read_parquet(workdir / "results/predict/scores.parquet")
     assert set(scores["regressor"]) == {"random_forest", "bayesian_ridge", "mean"}
     assert set(scores["family"]) == {"rnn_gru", "ffn_digits", "pruned_ffn_digits"}
+    assert {"r2_low", "r2_high", "n_groups", "noise_ceiling", "target"} <= set(scores.columns)
+    pruned = scores[scores["family"] == "pruned_ffn_digits"]
+    assert (pruned["n_groups"] == 4).all()  # 2 methods x 2 runs: the steps of a run are one group
     rnn = pd.read_parquet(workdir / "results/rnn/pruning.parquet")
     assert set(rnn["target"]) == {"i2h", "both"} and rnn["acc_retrained"].notna().all()
     assert rnn[rnn["percent"] == 100]["emptied_layers"].str.len().gt(0).all()

@@ -31,12 +31,15 @@ rule fit_predictors:
         scores=f"{R}/predict/families/{{family}}/scores.parquet",
         predictions=f"{R}/predict/families/{{family}}/predictions.parquet",
         importance=f"{R}/predict/families/{{family}}/importance.parquet",
+        noise_ceiling=f"{R}/predict/families/{{family}}/noise_ceiling.parquet",
     params:
         settings=cli_json(
             regressors="predict/regressors",
             feature_sets="predict/feature_sets",
             folds="predict/folds",
             repeats="predict/repeats",
+            target="predict/target",
+            single_splits="predict/single_splits",
             seed="seed",
         ),
     log:
@@ -44,7 +47,7 @@ rule fit_predictors:
     shell:
         "{SP} predict --family {wildcards.family} --params {params.settings:q} --runs {input.runs}"
         " --out-scores {output.scores} --out-predictions {output.predictions} --out-importance {output.importance}"
-        " 2> {log}"
+        " --out-noise-ceiling {output.noise_ceiling} 2> {log}"
 
 
 rule predict_table:
@@ -53,7 +56,7 @@ rule predict_table:
     output:
         f"{R}/predict/{{table}}.parquet",
     wildcard_constraints:
-        table="scores|predictions|importance",
+        table="scores|predictions|importance|noise_ceiling",
     log:
         f"{R}/logs/predict/{{table}}.log",
     shell:
