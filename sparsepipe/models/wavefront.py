@@ -102,6 +102,9 @@ class _Bucket(nn.Module):
         index = sorted(index, key=lambda p: level[targets[p]])  # so a step's active paths are one slice
         self.index, self.paths = index, len(index)
         self.levels = [level[targets[p]] for p in index]
+        # (level, first, stop): the paths of each level, a contiguous run in level order
+        self.level_runs = [(lv, bisect.bisect_left(self.levels, lv), bisect.bisect_right(self.levels, lv))
+                           for lv in sorted(set(self.levels))]
         self.units, self.inputs = max(sizes[p] for p in index), max(fan_in[p] for p in index)  # w, I
         self.hidden_row, self.packed_rows = hidden_row, packed_rows_of(plan.cell, self.units)
         w, i_max, window, rows, zero_row = self.units, self.inputs, plan.window, plan.rows, plan.zero_row
@@ -288,8 +291,9 @@ class _BucketState:
         self.xh_t, (self.h_prev,) = gathered.unbind(0), _steps(gathered, (i_max, i_max + w))
         self.acts_t = acts.unbind(0)
         self.blocks = _steps(acts, *((k * w, (k + 1) * w) for k in range(4)), (0, 2 * w))
-        if cell == "lstm":
-            lstm[0].zero_()  # a path's cell state before its first step (idle paths never write theirs)
+        if cell == "lstm":  # a path's cell state before its first step (idle paths never write theirs)
+            for level, first, stop in bucket.level_runs:
+                lstm[0][level, first:stop].zero_()
             self.c_t, self.g_t, self.tanh_t = (x.unbind(0) for x in lstm)
 
 
@@ -307,11 +311,14 @@ class _WavefrontFunction(torch.autograd.Function):
             if cell == "lstm":
                 shapes += [(steps + 1, b.paths, b.units, n), (steps, b.paths, b.units, n), (steps, b.paths, b.units, n)]
         block, (out, *views) = plan.workspace.take(shapes, embedded)
-        # out[window + s]: what wavefront step s wrote. Zero what no step overwrites whole: the layers' rows
-        # (accumulated into), the paths' hidden rows (idle paths never write theirs: a path's state before its
-        # first step must read zero), the zero row, and the embedding rows past the strings
+        # out[window + s]: what wavefront step s wrote. Zero what is read before any step writes it: the layers'
+        # rows (accumulated into), each path's state before its first step (idle paths never write theirs, and
+        # only a path's own next step reads its state), the zero row, and the embedding rows past the strings
         out[:, : plan.outputs].zero_()
-        out[:, plan.hidden_row :].zero_()
+        out[:, plan.zero_row].zero_()
+        for b in plan.buckets:
+            for level, first, stop in b.level_runs:
+                out[window + level - 1, b.hidden_row + first * b.units : b.hidden_row + stop * b.units].zero_()
         out[window : window + min(length, steps), plan.outputs : plan.hidden_row] = embedded[:steps]
         out[window + length :, plan.outputs : plan.hidden_row].zero_()
         # the rows step s gathers from: the K + 1 newest steps, as (rows * (K + 1), N) views
@@ -345,8 +352,17 @@ class _WavefrontFunction(torch.autograd.Function):
         window, rows, cell = plan.window, plan.rows, plan.cell
         shapes = [(window + steps, rows, n)] + [tuple(st.acts.shape) for st in states]
         d_block, (d_out, *d_acts) = plan.workspace.take(shapes, grad_out)
-        d_out.zero_()
+        # Zero what is read before it is written whole: the embedding rows and the zero row (accumulated into),
+        # and each path's state gradient after its last step (no later step of the path adds to it). A path's
+        # earlier state gradients are zeroed by the step that accumulates into them (_cell_backward). The
+        # layers' rows before the first step take gradients no one reads.
         d_out[window:, : plan.outputs] = grad_out
+        d_out[:, plan.outputs : plan.hidden_row].zero_()
+        d_out[:, plan.zero_row].zero_()
+        for b in plan.buckets:
+            for level, first, stop in b.level_runs:
+                d_out[window + level + length - 1,
+                      b.hidden_row + first * b.units : b.hidden_row + stop * b.units].zero_()
         d_windows = d_out.view(-1, n).unfold(0, (window + 1) * rows, rows).transpose(1, 2).unbind(0)
         d_rows = d_out[window:].unbind(0)
         grads = [_BucketGradient(st, cell, d_out, d, window, steps) for st, d in zip(states, d_acts, strict=True)]
@@ -420,6 +436,7 @@ def _cell_backward(cell: str, s: int, g: _BucketGradient, lo: int, hi: int, d_wi
     d_first, d_second, d_third, d_fourth = (x[s][lo:hi] for x in g.d_blocks)
     d_h = (g.d_hidden[s + 1] if s + 1 < steps else g.d_last)[lo:hi]
     d_h.view(-1, n).add_(d_step_rows.index_select(0, st.route[lo:hi].reshape(-1)))
+    g.d_hidden[s][lo:hi].zero_()  # the previous state's gradient: only this step of these paths adds to it
     a, d_a, h = st.acts_t[s][lo:hi], g.d_acts_t[s][lo:hi], st.h_t[s][lo:hi]
     if cell == "gru":
         r, z, new_gate = first, second, third
