@@ -359,6 +359,11 @@ def fit_predictors(runs_paths: Sequence[str], settings: Mapping[str, Any], out_s
     repeated k-fold (:mod:`sparsepipe.predict`), the targets of ``predict.target``, the spread over single random
     splits (``predict.single_splits``) and the noise ceiling from replicates (also written to ``out_noise_ceiling``)."""
     runs = io.concat_tables(runs_paths, ("family", "test_acc", "graph_id"))
+    failed = runs["test_acc"].isna()
+    if failed.any():  # members whose graph could not be built (their error is in the runs table)
+        log.warning("predictors: %d models without accuracy left out: %s", int(failed.sum()),
+                    ", ".join(runs.loc[failed, "graph_id"].astype(str).head(5)))
+        runs = runs[~failed]
     families = [family] if family is not None else sorted(runs["family"].unique())
     results = [cross_validate(runs, name, settings["regressors"], settings["folds"], settings["repeats"],
                               derive_seed(settings["seed"], "predict", name), feature_sets=settings["feature_sets"],
