@@ -175,3 +175,34 @@ def test_the_default_chain_runs_with_the_slurm_executor(slurm_cluster, tmp_path)
     for table in ("ffn/pruning.parquet", "rnn/pruning.parquet", "structure/runs.parquet", "predict/scores.parquet"):
         assert len(pd.read_parquet(tmp_path / "results" / table)) > 0
     assert list((tmp_path / "results/ffn/models/digits/16/.submitit").glob("*/*_log.out"))
+
+
+def test_a_preempted_population_requeues_resumes_and_ends_with_the_same_table(slurm_cluster, tmp_path):
+    """A structure shard trains its graphs as one population, checkpointing every epoch; preempted mid-training,
+    the requeued job resumes that population and writes the table an uninterrupted run writes."""
+    data = tmp_path / "reber.parquet"
+    io.write_table(generate_reber(1200, 80, 14, seed=0), data)
+    graphs = tmp_path / "graphs.parquet"
+    io.write_table(generate_graphs("barabasi_albert", {"count": 4, "nodes": [24], "m": [2]}, 0), graphs)
+    settings = {"train": {"embedding": 4, "epochs": 30, "batch_size": 32, "lr": 0.02}, "shards": 1, "seed": 0,
+                "replicates": 1, "populations": {"size": "auto", "memory_gb": 1}}
+
+    def call(out: Path) -> dict:
+        return {"cell": "gru", "generator": "barabasi_albert", "shard": 0, "settings": settings,
+                "graphs_table": str(graphs), "data": str(data), "out": str(out)}
+
+    units.train_structured(**call(tmp_path / "uninterrupted.parquet"))
+    out = tmp_path / "shard.parquet"
+    job = launch._executor(_where(tmp_path), tmp_path / "jobs", "shard").submit(launch.Resumable(
+        units.train_structured), **call(out))
+    deadline = time.time() + 120
+    while not list(tmp_path.glob("shard.parquet.population.*.partial")):
+        assert time.time() < deadline, "the population never checkpointed"
+        time.sleep(0.5)
+    job._interrupt()  # SIGTERM, then SIGUSR2: submitit checkpoints and requeues the same call
+    job.result()
+    assert "resumed from" in Path(job.paths.stderr).read_text()
+    assert not list(tmp_path.glob("shard.parquet*.partial"))
+    columns = ["graph_id", "replicate", "test_acc", "test_loss", "population"]
+    pd.testing.assert_frame_equal(pd.read_parquet(out)[columns], pd.read_parquet(tmp_path / "uninterrupted.parquet")[
+        columns])
