@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from sparsepipe.errors import ConfigError
-from sparsepipe.io import load_checkpoint, save_checkpoint
+from sparsepipe.io import load_partial, save_partial, settings_digest
 
 log = logging.getLogger(__name__)
 
@@ -83,21 +83,29 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
         batch_size: int, seed: int, validation: tuple[torch.Tensor, ...] | None = None,
         checkpoint: str | os.PathLike | None = None, label: str = "model",
         plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None,
-        batcher: Batcher = batches) -> list[dict[str, float]]:
+        batcher: Batcher = batches, settings: object = None) -> list[dict[str, float]]:
     """Train for ``epochs``; returns one record per epoch (train loss, validation accuracy where given).
 
     ``plateau`` (mode "min") steps on the validation loss after every epoch, e.g. the paper's learning rate
     divided by 10 when validation stops improving (the loss, not the accuracy: on small validation sets the accuracy
     plateaus in steps while the model still improves). With ``checkpoint``, model, optimizer, scheduler and
     sampler state are saved after every epoch and a rerun resumes from the last one (the file is removed once
-    training completes). Same seed, same numbers, resumed or not.
+    training completes). Same seed, same numbers, resumed or not. The checkpoint records a digest of ``settings``
+    (the unit's settings) with the epochs, batch size, seed, optimiser and parameter shapes; a checkpoint saved
+    under other settings is not resumed (the log says 'settings changed, starting fresh'), nor is an unreadable one
+    (moved aside to ``<checkpoint>.corrupt``).
     """
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     history: list[dict[str, float]] = []
     start = 0
-    if checkpoint is not None and Path(checkpoint).is_file():
-        state = load_checkpoint(checkpoint)
+    digest = settings_digest({
+        "settings": settings, "epochs": epochs, "batch_size": batch_size, "seed": seed,
+        "optimizer": [type(optimizer).__name__, optimizer.defaults], "plateau": plateau is not None,
+        "parameters": {name: list(t.shape) for name, t in model.state_dict().items()},
+    }) if checkpoint is not None else ""
+    state = load_partial(checkpoint, digest, label) if checkpoint is not None else None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
@@ -130,7 +138,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
                      "generator": generator.get_state(), "history": history, "epoch": epoch + 1}
             if plateau is not None:
                 state["plateau"] = plateau.state_dict()
-            save_checkpoint(state, checkpoint)
+            save_partial(state, checkpoint, digest)
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     return history

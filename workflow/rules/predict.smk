@@ -97,13 +97,20 @@ onsuccess:
     # profile's report-after-run, which Snakemake 9 also applies to dry runs (they then fail on missing figures).
     # The merged config goes to the report run as one config file, so it sees the same paths.
     import subprocess
+    import sys
     import yaml
 
     merged = f"{R}/.report-config.yaml"
     with open(merged, "w") as handle:
         yaml.safe_dump(config, handle)
-    subprocess.run(
+    result = subprocess.run(
         ["snakemake", "--nolock", "--snakefile", workflow.main_snakefile, "--configfile", merged,
          "--report", f"{R}/report.html"],
-        check=False,
+        capture_output=True, text=True, check=False,
     )
+    if result.returncode != 0:  # the run succeeded but its report did not: fail the command, saying why
+        print(result.stdout[-3000:] + result.stderr[-3000:], file=sys.stderr)
+        last = next((l for l in reversed((result.stderr + result.stdout).splitlines()) if l.strip()), "")
+        print(f"sparsepipe: error: snakemake --report {R}/report.html failed (exit {result.returncode}): {last}",
+              file=sys.stderr)
+        sys.exit(1)
