@@ -220,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             launch.run(args.fn, where=settings, folder=_job_folder(kwargs), name=args.command, **kwargs)
     except SparsepipeError as exc:
-        print(f"sparsepipe {args.command}: error: {exc}", file=sys.stderr)
+        print(f"sparsepipe {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     return 0
 

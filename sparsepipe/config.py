@@ -317,10 +317,10 @@ def check_params(unit: str, params: Any, **wildcards: str) -> None:
     slice_schema = {"$defs": root.get("$defs", {}), "type": "object", "properties": properties}
     error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(slice_schema).iter_errors(params))
     if error is not None:
-        key = _key(error.absolute_path)
-        head = str(error.absolute_path[0]) if error.absolute_path else ""
-        config_key = ".".join([_dotted(spec[head], wildcards), *map(str, error.absolute_path[1:])]) if head in spec \
-            else ""
+        where = list(error.absolute_path)
+        key = _key(where)
+        head = str(where[0]) if where else ""
+        config_key = ".".join([_dotted(spec[head], wildcards), *map(str, where[1:])]) if head in spec else ""
         hint = f" (config {config_key})" if config_key else ""
         raise ConfigError(f"--params: key {key}{hint}: {error.message}".replace("\n", " "))
     if unit in PARAM_CHECKS:

@@ -25,14 +25,31 @@ log = logging.getLogger(__name__)
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA where present; ``cuda`` without a GPU is a configuration error."""
+    """``auto`` picks CUDA where present; ``cuda`` without a GPU is a configuration error. On CUDA, the
+    deterministic options torch offers are switched on (:func:`deterministic_cuda`)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device: 'cuda' requested but no CUDA device is visible (use 'auto' or 'cpu')")
     if name not in ("cpu", "cuda"):
         raise ConfigError(f"device: {name!r}; expected auto, cpu or cuda")
+    if name == "cuda":
+        deterministic_cuda()
     return torch.device(name)
+
+
+def deterministic_cuda() -> None:
+    """Same seed, same numbers on one GPU model with one torch/CUDA version: cuBLAS with a fixed workspace
+    (``CUBLAS_WORKSPACE_CONFIG``, set before the first cuBLAS call unless the user set it), cuDNN's deterministic
+    algorithms without autotuning, no TF32, and torch's deterministic implementations where it has them. Ops
+    without one warn instead of failing (``warn_only``) and stay non-deterministic; docs/reproducibility.md
+    lists what remains (other GPU models, versions, CPU vs GPU)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def batches(tensors: tuple[torch.Tensor, ...], batch_size: int, generator: torch.Generator | None = None

@@ -56,3 +56,17 @@ def tiny_config(results_dir: str = "results") -> dict[str, Any]:
 @pytest.fixture
 def config() -> dict[str, Any]:
     return tiny_config()
+
+
+def unit_params(unit: str, config: dict[str, Any] | None = None, **wildcards: str) -> dict[str, Any]:
+    """The ``--params`` a rule passes to ``unit``, taken from ``config`` (default: the tiny one)."""
+    from sparsepipe.config import UNIT_PARAMS
+
+    config = config or tiny_config()
+    params = {}
+    for key, dpath in UNIT_PARAMS[unit].items():
+        node: Any = config
+        for part in dpath.format(**wildcards).split("/"):
+            node = node[part]
+        params[key] = copy.deepcopy(node)
+    return params

@@ -80,25 +80,32 @@ def stage(name: str, root: str | Path, idx_dir: str | None = None, download: boo
             raise ConfigError("data.idx_dirs.cifar10: CIFAR-10 is not distributed as IDX files; use data.download")
         raw = root / _TORCHVISION[name] / "raw"
         raw.mkdir(parents=True, exist_ok=True)
-        for base in IDX_FILES:
-            target = raw / base
-            if target.is_file():
-                continue
-            source = next((p for p in (Path(idx_dir) / f"{base}.gz", Path(idx_dir) / base) if p.is_file()), None)
-            if source is None:
-                raise DataError(f"{Path(idx_dir) / base}[.gz]: not found; {_how_to_obtain(name, root)}")
-            tmp = target.with_suffix(".tmp")
-            try:
-                with (gzip.open(source) if source.suffix == ".gz" else open(source, "rb")) as src, \
-                        open(tmp, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
-                problem = idx_problem(tmp)
-            except (OSError, EOFError, zlib.error) as exc:
-                problem = f"unreadable ({type(exc).__name__}: {exc})"
-            if problem:
+        copies: list[tuple[Path, Path]] = []  # (complete temporary copy, its place): all or none are put in place
+        try:
+            for base in IDX_FILES:
+                target = raw / base
+                if target.is_file():
+                    continue
+                source = next((p for p in (Path(idx_dir) / f"{base}.gz", Path(idx_dir) / base) if p.is_file()), None)
+                if source is None:
+                    raise DataError(f"{Path(idx_dir) / base}[.gz]: not found; {_how_to_obtain(name, root)}")
+                tmp = target.with_suffix(".tmp")
+                copies.append((tmp, target))
+                try:
+                    with (gzip.open(source) if source.suffix == ".gz" else open(source, "rb")) as src, \
+                            open(tmp, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                    problem = idx_problem(tmp)
+                except (OSError, EOFError, zlib.error) as exc:
+                    problem = f"unreadable ({type(exc).__name__}: {exc})"
+                if problem:
+                    raise DataError(f"{source}: {problem}; replace it with a complete copy (Debian: apt-get install "
+                                    f"--reinstall dataset-fashion-mnist) or point data.idx_dirs.{name} elsewhere")
+        except BaseException:
+            for tmp, _ in copies:
                 tmp.unlink(missing_ok=True)
-                raise DataError(f"{source}: {problem}; replace it with a complete copy (Debian: apt-get install "
-                                f"--reinstall dataset-fashion-mnist) or point data.idx_dirs.{name} elsewhere")
+            raise
+        for tmp, target in copies:
             tmp.replace(target)
         for base in IDX_FILES:
             check_idx(raw / base, name, root)
