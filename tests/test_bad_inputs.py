@@ -23,7 +23,7 @@ import yaml
 from sparsepipe import io
 from sparsepipe.cli import main
 
-from conftest import REPO, default_config, unit_params
+from conftest import REPO, default_config, tiny_config, unit_params
 
 # --- config keys: (override merged over config.yaml, text the message must contain) ---------------------------
 
@@ -343,3 +343,28 @@ def test_snakemake_names_the_line_of_a_yaml_error(tmp_path):
     code, lines = _snakemake_first_lines(tmp_path)
     assert code != 0
     assert lines[0].startswith("sparsepipe: config error: config.yaml:") and "YAML syntax error" in lines[0], lines[:3]
+
+
+def test_every_rule_passes_the_params_its_unit_checks(tmp_path):
+    """The rules (cli_json) and sparsepipe.config.UNIT_PARAMS name the same keys: a rule's --params pass the unit's
+    check, and every unit with settings appears."""
+    import shlex
+    import subprocess
+
+    from sparsepipe.config import UNIT_PARAMS, check_params
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(tiny_config()))
+    result = subprocess.run(["snakemake", "-n", "-p", "--cores", "1", "--snakefile", str(REPO / "Snakefile"),
+                             "--directory", str(tmp_path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    seen = set()
+    for line in (result.stdout + result.stderr).splitlines():
+        if "sparsepipe --launch" not in line or "--params" not in line:
+            continue
+        words = shlex.split(line.split("Shell command:", 1)[-1].split(" 2> ")[0])
+        unit = words[words.index("--launch") + 2]
+        params = json.loads(words[words.index("--params") + 1])
+        generator = words[words.index("--generator") + 1] if "--generator" in words else None
+        check_params(unit, params, **({"generator": generator} if generator else {}))
+        seen.add(unit)
+    assert seen == set(UNIT_PARAMS)
