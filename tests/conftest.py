@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,9 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+# `snakemake`, `sparsepipe` and `ruff` as installed beside this Python (e.g. .venv/bin), activated or not
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 TINY_OVERRIDES: dict[str, Any] = {
     "graphs": {
