@@ -175,6 +175,15 @@ def _graph_files(paths: list[str]) -> None:
 
 
 @cross_check
+def _reber(config: Mapping[str, Any]) -> None:
+    """The Reber strings can be generated: max_length fits the (embedded) grammar; some invalid kind has weight."""
+    from sparsepipe.data.reber import check_settings
+
+    reber = config["reber"]
+    check_settings(reber["max_length"], reber["embedded"], reber["invalid"])
+
+
+@cross_check
 def _search(config: Mapping[str, Any]) -> None:
     """nas.population > nas.elites and the like; nas.generators checked like graphs."""
     from sparsepipe import nas

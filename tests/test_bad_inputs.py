@@ -53,6 +53,8 @@ CONFIG_CASES: list[tuple[str, Any, str]] = [
     ("arch pattern", {"ffn": {"archs": ["100-0"]}}, "ffn/archs/0: '100-0'"),
     ("rnn cell", {"rnn": {"cells": ["gpu"]}}, "rnn/cells/0: 'gpu'"),
     ("reber size", {"reber": {"train": 1}}, "reber/train: 1"),
+    ("reber too short", {"reber": {"max_length": 6, "embedded": True}}, "reber.max_length: 6 is too short"),
+    ("reber no invalid kind", {"reber": {"invalid": {"near_miss": 0, "other_grammar": 0}}}, "reber.invalid"),
     ("regressor", {"predict": {"regressors": ["xgboost"]}}, "predict/regressors/0: 'xgboost'"),
     ("folds beyond the graphs", {"predict": {"folds": 99}}, "predict.folds: 99 folds need at least 99 models"),
     ("folds beyond the pruned nets",
