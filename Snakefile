@@ -6,9 +6,16 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
+# sparsepipe's own checks first: a bad config's first line names the file and line, or the key and what was expected.
+from sparsepipe.config import check_or_exit, read_or_exit
+
+read_or_exit("config.yaml")
+
+
 configfile: "config.yaml"
 
 
+check_or_exit(config, [str(path) for path in workflow.configfiles])
 validate(config, "workflow/schemas/config.schema.yaml")
 
 

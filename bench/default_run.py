@@ -28,7 +28,8 @@ def main() -> int:
     clone = Path(tempfile.mkdtemp(prefix="sparsepipe-bench-"))
     subprocess.run(["git", "clone", "--quiet", str(REPO), str(clone)], check=True)
     start = time.perf_counter()
-    result = subprocess.run(["snakemake", "--cores", args.cores], cwd=clone, capture_output=True, text=True)
+    result = subprocess.run([sys.executable, "-m", "snakemake", "--cores", args.cores], cwd=clone, capture_output=True,
+                            text=True)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         print(result.stderr[-4000:], file=sys.stderr)

@@ -14,11 +14,12 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
 from sparsepipe import launch, units
+from sparsepipe.config import check_params
 from sparsepipe.errors import SparsepipeError
 
 log = logging.getLogger("sparsepipe")
@@ -31,7 +32,14 @@ def _params(text: str) -> dict[str, Any]:
             return yaml.safe_load(Path(text[1:]).read_text())
         return json.loads(text)
     except (OSError, ValueError, yaml.YAMLError) as exc:
-        raise argparse.ArgumentTypeError(f"not JSON or @file: {exc}") from None
+        raise argparse.ArgumentTypeError(f"not JSON or @file: {' '.join(str(exc).split())}") from None
+
+
+class _Parser(argparse.ArgumentParser):
+    """Argument errors as one line (the usage is one ``--help`` away)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _unit(subparsers: argparse._SubParsersAction, name: str, fn: Callable[..., Any], help_text: str,
@@ -48,12 +56,12 @@ def _unit(subparsers: argparse._SubParsersAction, name: str, fn: Callable[..., A
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="sparsepipe", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="sparsepipe", description=__doc__.split("\n\n")[0])
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     parser.add_argument("--launch", type=_params, default={}, metavar="JSON",
                         help="where and how the unit runs: the config's launch block as JSON or @file")
     parser.add_argument("--executor", choices=launch.EXECUTORS, help="overrides launch.executor")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="STAGE", parser_class=_Parser)
 
     p = _unit(sub, "graphs", units.graphs, "draw the random graphs of one generator")
     p.add_argument("--generator", required=True)
@@ -161,9 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--out-{name.replace('_', '-')}", required=True, dest=f"out_{name}")
 
     p = _unit(sub, "validate-config", _validate_config,
-              "check a config file against the schema and the cross-key rules; further files are merged over the "
-              "first as snakemake --configfile merges them (e.g. config.yaml configs/paper-rnn.yaml)", settings=False)
+              "check config files as Snakemake would run them: merged over the default (as --configfile merges), "
+              "later files over earlier ones, against the schema and the cross-key rules; graph files must exist",
+              settings=False)
     p.add_argument("config_paths", nargs="+", metavar="CONFIG")
+    p.add_argument("--base", help="the config they merge over (default: ./config.yaml, else the repository's)")
+    p.add_argument("--no-base", action="store_false", dest="merge_base", help="check the files alone")
     return parser
 
 
@@ -178,11 +189,13 @@ def _report(**kwargs: Any) -> None:
     report.build({n: kwargs[f"in_{n}"] for n in REPORT_INPUTS}, {n: kwargs[f"out_{n}"] for n in REPORT_OUTPUTS})
 
 
-def _validate_config(config_paths: Sequence[str]) -> None:
-    from sparsepipe.config import load_config
+def _validate_config(config_paths: Sequence[str], base: str | None = None, merge_base: bool = True) -> None:
+    from sparsepipe.config import default_base, load_config
 
-    load_config(*config_paths)
-    print(f"{' + '.join(config_paths)}: valid")
+    load_config(*config_paths, base=base, merge_base=merge_base)
+    over = base or (default_base() if merge_base else None)
+    shown = " + ".join(config_paths)
+    print(f"{shown}: valid" + (f" (merged over {over})" if over and Path(over) != Path(config_paths[0]) else ""))
 
 
 def _job_folder(kwargs: dict[str, Any]) -> Path:
@@ -200,6 +213,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     kwargs = {k: v for k, v in vars(args).items() if k not in skip}
     settings = dict(args.launch) | ({"executor": args.executor} if args.executor else {})
     try:
+        if "settings" in kwargs:
+            check_params(args.command, kwargs["settings"], **({"generator": args.generator}
+                                                              if "generator" in kwargs else {}))
         if args.command in ("validate-config", "report"):
             args.fn(**kwargs)
         elif args.command == "search":  # stays here and sends each generation's trainings through launch
@@ -207,7 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             launch.run(args.fn, where=settings, folder=_job_folder(kwargs), name=args.command, **kwargs)
     except SparsepipeError as exc:
-        print(f"sparsepipe {args.command}: error: {exc}", file=sys.stderr)
+        print(f"sparsepipe {args.command}: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 2
     return 0
 

@@ -7,7 +7,9 @@ never leaves a half-written file that looks complete (Snakemake would otherwise 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -20,6 +22,8 @@ import pyarrow.parquet as pq
 import torch
 
 from sparsepipe.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -73,18 +77,92 @@ def save_checkpoint(obj: dict[str, Any], path: str | os.PathLike) -> None:
         torch.save(obj, tmp)
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` on the CPU, with a clear error if it is damaged."""
+def load_checkpoint(path: str | os.PathLike, required: Iterable[str] = ()) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` on the CPU, with a clear error if it is damaged or,
+    with ``required`` keys (e.g. ``state_dict``, ``config``), if it is some other torch file."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: checkpoint not found")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for truncated or foreign files
         reason = type(exc).__name__
-        raise DataError(f"{path}: not a readable sparsepipe checkpoint ({reason}); rerun its stage") from None
+        raise DataError(f"{path}: not a readable sparsepipe checkpoint ({reason}); delete it and rerun the stage "
+                        f"that writes it") from None
+    required = list(required)
+    missing = [key for key in required if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise DataError(f"{path}: a torch file but not a sparsepipe checkpoint (lacks {missing}); expected a .pt "
+                        f"written by sparsepipe train-ffn or train-rnn")
+    return state
 
 
 def write_json(obj: Any, path: str | os.PathLike) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
+
+
+# --- resumable state (``<output>.partial``) that belongs to one set of settings ---------------------------------
+
+DIGEST_KEY = "sparsepipe_settings_digest"
+_PARQUET_MAGIC = b"PAR1"
+
+
+def settings_digest(settings: Any) -> str:
+    """A short, stable digest of a unit's settings (any JSON-like value; keys sorted, so order does not matter).
+
+    A ``.partial`` file records it; a rerun with other settings sees a different digest and starts fresh.
+    """
+    text = json.dumps(settings, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def save_partial(state: pd.DataFrame | dict[str, Any], path: str | os.PathLike, digest: str) -> None:
+    """Write resumable state with the digest of the settings it belongs to, atomically.
+
+    A table (finished rows so far) is written as Parquet with the digest in its metadata; a dict (model and
+    optimizer state) with :func:`torch.save`, the digest under the key ``sparsepipe_settings_digest``.
+    """
+    if isinstance(state, pd.DataFrame):
+        table = pa.Table.from_pandas(state.reset_index(drop=True), preserve_index=False)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), DIGEST_KEY.encode(): digest.encode()})
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp)
+    else:
+        save_checkpoint({**state, DIGEST_KEY: digest}, path)
+
+
+def load_partial(path: str | os.PathLike, digest: str, label: str = "") -> pd.DataFrame | dict[str, Any] | None:
+    """The state saved by :func:`save_partial` at ``path`` if it belongs to the settings of ``digest``, else None.
+
+    None means: absent; stale (saved under other settings; logged 'settings changed, starting fresh' and
+    removed); or unreadable (moved aside to ``<path>.corrupt``, logged). Never raises for a bad ``.partial``,
+    so a rerun never loops on it.
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    name = label or str(path)
+    try:
+        with open(path, "rb") as handle:
+            is_table = handle.read(4) == _PARQUET_MAGIC
+        if is_table:
+            table = pq.read_table(path)
+            saved = (table.schema.metadata or {}).get(DIGEST_KEY.encode(), b"").decode()
+            state: pd.DataFrame | dict[str, Any] = table.to_pandas()
+        else:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if not isinstance(state, dict):
+                raise TypeError(f"expected a dict, got {type(state).__name__}")
+            saved = state.pop(DIGEST_KEY, "")
+    except Exception as exc:  # truncated, foreign or damaged: never resume from it
+        aside = path.with_name(path.name + ".corrupt")
+        os.replace(path, aside)
+        log.warning("%s: %s is unreadable (%s); moved aside to %s, starting fresh", name, path,
+                    type(exc).__name__, aside)
+        return None
+    if saved != digest:
+        path.unlink(missing_ok=True)
+        log.info("%s: settings changed, starting fresh (%s was saved under other settings)", name, path)
+        return None
+    return state

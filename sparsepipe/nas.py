@@ -33,15 +33,17 @@ import numpy as np
 import pandas as pd
 from sklearn.pipeline import Pipeline
 
-from sparsepipe.errors import ConfigError
+from sparsepipe.errors import ConfigError, GraphError
 from sparsepipe.features import graph_features
 from sparsepipe.graphs.generators import GENERATORS, drop_isolated
+from sparsepipe.graphs.generators import check_settings as check_generator_settings
 from sparsepipe.graphs.layering import layered_dag, to_dag
 from sparsepipe.predict import REGRESSORS, regressor
 from sparsepipe.seeds import derive_seed
 
 log = logging.getLogger(__name__)
 
+GENOME_DRAWS = 1000  # draws of an initial or regenerated genome before giving up on the generators' choices
 MUTATIONS = ("add_edge", "remove_edge", "rewire_edge", "add_node", "remove_node", "regenerate")
 
 
@@ -88,9 +90,22 @@ def check_settings(settings: Mapping[str, Any]) -> None:
     for name, choices in settings["generators"].items():
         if name not in GENERATORS:
             raise ConfigError(f"nas.generators: unknown generator {name!r}; expected some of {sorted(GENERATORS)}")
-        missing = [k for k in GENERATORS[name][1] if not isinstance(choices.get(k), list) or not choices[k]]
-        if missing:
-            raise ConfigError(f"nas.generators.{name}: needs non-empty lists of choices for {missing}")
+        check_choices(name, choices)
+
+
+def check_choices(name: str, choices: Any) -> None:
+    """``nas.generators.<name>`` checked as ``graphs.<name>`` is (every choice and combination), without ``count``."""
+    if isinstance(choices, Mapping) and "count" in choices:
+        raise ConfigError(f"nas.generators.{name}.count: not a setting of the search (its population sets the "
+                          f"number of graphs); remove it")
+    for key, value in (choices.items() if isinstance(choices, Mapping) else ()):
+        if isinstance(value, Mapping):
+            raise ConfigError(f"nas.generators.{name}.{key}: expected a list of choices, got {dict(value)}; ranges "
+                              f"and rules of the node count are for graphs only (the search mutates node counts)")
+    try:
+        check_generator_settings(name, {**choices, "count": 1} if isinstance(choices, Mapping) else choices)
+    except ConfigError as exc:
+        raise ConfigError(str(exc).replace("graphs.", "nas.generators.", 1).replace("['count', ", "[")) from None
 
 
 def _repaired(dag: nx.DiGraph, generator: str, params: str) -> Genome | None:
@@ -103,7 +118,7 @@ def _repaired(dag: nx.DiGraph, generator: str, params: str) -> Genome | None:
 
 def random_genome(rng: random.Random, choices: Mapping[str, Mapping[str, Any]]) -> Genome:
     """A graph from one of the configured generators with parameters drawn from its choices."""
-    while True:
+    for _ in range(GENOME_DRAWS):
         name = rng.choice(sorted(choices))
         build, keys = GENERATORS[name]
         params = {k: rng.choice(list(choices[name][k])) for k in keys}
@@ -114,6 +129,8 @@ def random_genome(rng: random.Random, choices: Mapping[str, Mapping[str, Any]]) 
         genome = _repaired(to_dag(graph), name, json.dumps(params, sort_keys=True))
         if genome is not None:
             return genome
+    raise GraphError(f"nas.generators {sorted(choices)}: no usable graph (an edge, no isolated node) in {GENOME_DRAWS} "
+                     f"draws; choose more nodes or denser parameters")
 
 
 def mutate(genome: Genome, rng: random.Random, rate: float, choices: Mapping[str, Mapping[str, Any]]) -> Genome:

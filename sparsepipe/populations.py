@@ -179,7 +179,7 @@ def train(candidates: Sequence[Candidate], train_split: tuple[torch.Tensor, ...]
                  keys[0], keys[-1])
         fit(population, make_optimizer(population.parameters()), train_split, epochs, batch_size, batch_seed,
             checkpoint=path, label=f"{label} population {index}/{len(groups)}", batcher=batcher,
-            criterion=population_loss)
+            settings=[keys, settings], criterion=population_loss)
         results = evaluate_members(population, test_split, batch_size, batcher)
         share = (time.perf_counter() - start) / len(members)
         yield [Outcome(key, r.accuracy, r.loss, share, len(members)) for key, r in zip(keys, results, strict=True)]

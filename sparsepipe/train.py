@@ -19,20 +19,37 @@ import torch
 from torch import nn
 
 from sparsepipe.errors import ConfigError
-from sparsepipe.io import load_checkpoint, save_checkpoint
+from sparsepipe.io import load_partial, save_partial, settings_digest
 
 log = logging.getLogger(__name__)
 
 
 def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA where present; ``cuda`` without a GPU is a configuration error."""
+    """``auto`` picks CUDA where present; ``cuda`` without a GPU is a configuration error. On CUDA, the
+    deterministic options torch offers are switched on (:func:`deterministic_cuda`)."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device: 'cuda' requested but no CUDA device is visible (use 'auto' or 'cpu')")
     if name not in ("cpu", "cuda"):
         raise ConfigError(f"device: {name!r}; expected auto, cpu or cuda")
+    if name == "cuda":
+        deterministic_cuda()
     return torch.device(name)
+
+
+def deterministic_cuda() -> None:
+    """Same seed, same numbers on one GPU model with one torch/CUDA version: cuBLAS with a fixed workspace
+    (``CUBLAS_WORKSPACE_CONFIG``, set before the first cuBLAS call unless the user set it), cuDNN's deterministic
+    algorithms without autotuning, no TF32, and torch's deterministic implementations where it has them. Ops
+    without one warn instead of failing (``warn_only``) and stay non-deterministic; docs/reproducibility.md
+    lists what remains (other GPU models, versions, CPU vs GPU)."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def batches(tensors: tuple[torch.Tensor, ...], batch_size: int, generator: torch.Generator | None = None
@@ -83,7 +100,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
         batch_size: int, seed: int, validation: tuple[torch.Tensor, ...] | None = None,
         checkpoint: str | os.PathLike | None = None, label: str = "model",
         plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None,
-        batcher: Batcher = batches,
+        batcher: Batcher = batches, settings: object = None,
         criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.cross_entropy,
         ) -> list[dict[str, float]]:
     """Train for ``epochs``; returns one record per epoch (train loss, validation accuracy where given).
@@ -94,13 +111,21 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
     sampler state are saved after every epoch and a rerun resumes from the last one (the file is removed once
     training completes). Same seed, same numbers, resumed or not. ``criterion(outputs, labels)`` is the loss
     (a population of nets sums its members' losses: :func:`sparsepipe.models.population.population_loss`).
+    The checkpoint records a digest of ``settings`` (the unit's settings) with the epochs, batch size, seed,
+    optimiser and parameter shapes; a checkpoint saved under other settings is not resumed (the log says 'settings
+    changed, starting fresh'), nor is an unreadable one (moved aside to ``<checkpoint>.corrupt``).
     """
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     history: list[dict[str, float]] = []
     start = 0
-    if checkpoint is not None and Path(checkpoint).is_file():
-        state = load_checkpoint(checkpoint)
+    digest = settings_digest({
+        "settings": settings, "epochs": epochs, "batch_size": batch_size, "seed": seed,
+        "optimizer": [type(optimizer).__name__, optimizer.defaults], "plateau": plateau is not None,
+        "parameters": {name: list(t.shape) for name, t in model.state_dict().items()},
+    }) if checkpoint is not None else ""
+    state = load_partial(checkpoint, digest, label) if checkpoint is not None else None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         generator.set_state(state["generator"])
@@ -133,7 +158,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
                      "generator": generator.get_state(), "history": history, "epoch": epoch + 1}
             if plateau is not None:
                 state["plateau"] = plateau.state_dict()
-            save_checkpoint(state, checkpoint)
+            save_partial(state, checkpoint, digest)
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     return history

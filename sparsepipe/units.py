@@ -23,6 +23,7 @@ from sparsepipe import io, launch, nas, populations
 from sparsepipe.analysis import paper_check
 from sparsepipe.data.reber import VOCABULARY, generate_reber, tensors_of
 from sparsepipe.data.vision import TensorSplits, load_vision, stage
+from sparsepipe.errors import DataError
 from sparsepipe.features import features_table
 from sparsepipe.graphs.generators import GRAPH_COLUMNS, generate_graphs, graph_from_row
 from sparsepipe.graphs.layering import layered_dag
@@ -52,6 +53,24 @@ EXTRA_RUN_COLUMNS = ["replicate", "population", "error"]
 
 def _threads(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
+
+
+# what a dense model's checkpoint config holds, by kind (and the unit that writes it)
+_CHECKPOINT_CONFIG = {"ffn": (("dataset", "arch", "model_seed", "seed", "inputs", "hidden", "classes", "train"),
+                              "train-ffn"),
+                      "rnn": (("cell", "model_seed", "hidden", "train"), "train-rnn")}
+
+
+def _model_checkpoint(path: str, kind: str) -> dict[str, Any]:
+    """A dense model's checkpoint, or one line saying that ``path`` is some other torch file."""
+    checkpoint = io.load_checkpoint(path, ("state_dict", "config", "metrics"))
+    keys, writer = _CHECKPOINT_CONFIG[kind]
+    config = checkpoint["config"]
+    missing = [k for k in keys if not isinstance(config, dict) or k not in config]
+    if missing or "test_acc" not in checkpoint["metrics"]:
+        raise DataError(f"{path}: a checkpoint of another kind (its config lacks {missing or ['test_acc']}); "
+                        f"expected a model written by sparsepipe {writer}")
+    return checkpoint
 
 
 # --- graphs and features ------------------------------------------------------------------------------------
@@ -94,13 +113,13 @@ def _adam(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
 
 def _fit_recurrent(model: torch.nn.Module, train_settings: Mapping[str, Any], seed: int,
                    train: tuple[torch.Tensor, ...], test: tuple[torch.Tensor, ...], device: torch.device,
-                   checkpoint: str | None, label: str) -> tuple[float, float, float]:
+                   checkpoint: str | None, label: str, unit: object = None) -> tuple[float, float, float]:
     """Adam training of a recurrent classifier; returns test accuracy, test loss and seconds."""
     start = time.perf_counter()
     model.to(device)
     optimizer = _adam(model, train_settings["lr"])
     fit(model, optimizer, train, train_settings["epochs"], train_settings["batch_size"], seed,
-        checkpoint=checkpoint, label=label, batcher=bucketed_batches)
+        checkpoint=checkpoint, label=label, batcher=bucketed_batches, settings=unit)
     result = evaluate(model, test, batcher=bucketed_batches)
     return result.accuracy, result.loss, time.perf_counter() - start
 
@@ -114,7 +133,8 @@ def train_rnn(cell: str, model_seed: int, settings: Mapping[str, Any], data: str
     train, test = _reber_splits(data)
     model = RecurrentClassifier(cell, VOCABULARY, settings["train"]["embedding"], settings["hidden"])
     acc, loss, seconds = _fit_recurrent(model, settings["train"], seed, train, test, resolve_device(device),
-                                        f"{out_model}.partial", f"rnn {cell} seed {model_seed}")
+                                        f"{out_model}.partial", f"rnn {cell} seed {model_seed}",
+                                        {"cell": cell, "model_seed": model_seed, **settings})
     config = {"cell": cell, "model_seed": model_seed, "seed": seed, **settings}
     io.save_checkpoint({"state_dict": model.cpu().state_dict(), "masks": {}, "config": config,
                         "metrics": {"test_acc": acc, "test_loss": loss, "seconds": seconds}}, out_model)
@@ -129,7 +149,7 @@ def prune_rnn(model_path: str, target: str, settings: Mapping[str, Any], data: s
     layers) at every configured percent, each from the dense weights; test accuracy right after pruning and after
     ``retrain_epochs``. One row per percent; layers left without any weight are recorded by name."""
     _threads(threads)
-    checkpoint = io.load_checkpoint(model_path)
+    checkpoint = _model_checkpoint(model_path, "rnn")
     config = checkpoint["config"]
     train, test = _reber_splits(data)
     target_device = resolve_device(device)
@@ -169,15 +189,21 @@ def _train_shard(graphs_table: str, shard: int, settings: Mapping[str, Any], gen
     ``build(graph_row)`` makes one model. Each model's initial seed derives from the family, graph and replicate
     (replicate 0 keeps the seed of one-at-a-time training); each replicate's populations share one batch order.
     Finished populations are appended to ``<out>.partial``, and a population in training checkpoints every epoch,
-    so a rerun continues where a killed job stopped. A graph that cannot be built gets a row with its error and
-    NaN accuracy; the others still train.
+    so a rerun continues where a killed job stopped; the ``.partial`` records a digest of the settings and of this
+    shard's graphs, so a rerun after a change starts fresh (population checkpoints digest theirs). A graph that
+    cannot be built gets a row with its error and NaN accuracy; the others still train.
     """
     table = io.read_table(graphs_table, GRAPH_COLUMNS)
     partial = Path(f"{out}.partial")
-    rows = io.read_table(partial).to_dict("records") if partial.is_file() else []
+    mine = table.iloc[shard :: settings["shards"]]
+    digest = io.settings_digest({"settings": settings, "generator": generator, "family": family, "shard": shard,
+                                 "graphs": [[r["graph_id"], int(r["nodes"]), [int(v) for v in r["src"]],
+                                             [int(v) for v in r["dst"]]] for r in mine.to_dict("records")]})
+    saved = io.load_partial(partial, digest, f"{family} {generator} shard {shard}")
+    rows = saved.to_dict("records") if saved is not None else []
     done = {(row["graph_id"], row["replicate"]) for row in rows}
     spec = settings["train"]
-    graphs = table.iloc[shard :: settings["shards"]].to_dict("records")
+    graphs = mine.to_dict("records")
     for replicate in range(settings.get("replicates", 1)):
         key = (settings["seed"], "structure", family)
         candidates = [
@@ -199,7 +225,7 @@ def _train_shard(graphs_table: str, shard: int, settings: Mapping[str, Any], gen
                              "test_acc": outcome.accuracy, "test_loss": outcome.loss, "epochs": spec["epochs"],
                              "seconds": outcome.seconds, "population": outcome.population, "error": outcome.error})
                 log.info("%s %s replicate %d: test accuracy %.4f", family, graph_id, replicate, outcome.accuracy)
-            io.write_table(pd.DataFrame(rows, columns=RUN_COLUMNS + EXTRA_RUN_COLUMNS), partial)
+            io.save_partial(pd.DataFrame(rows, columns=RUN_COLUMNS + EXTRA_RUN_COLUMNS), partial, digest)
     io.write_table(pd.DataFrame(rows, columns=RUN_COLUMNS + EXTRA_RUN_COLUMNS), out)
     partial.unlink(missing_ok=True)
     populations.remove_checkpoints(f"{out}.population")
@@ -248,6 +274,10 @@ def structure_runs(shards: Sequence[str], features_path: str, out: str) -> None:
     """All structured runs joined with their graph's features (the contract's runs table)."""
     runs = io.concat_tables(shards, RUN_COLUMNS)
     feats = io.read_table(features_path, ("graph_id",)).drop(columns=["generator"])
+    missing = sorted(set(runs["graph_id"]) - set(feats["graph_id"]))
+    if missing:
+        raise DataError(f"{features_path}: no features for graph(s) {missing[:5]}{' ...' if len(missing) > 5 else ''}"
+                        f" of the structured runs; rerun the graph_features rule so it covers every graph")
     io.write_table(runs.merge(feats, on="graph_id", how="left", validate="many_to_one"), out)
 
 
@@ -284,7 +314,8 @@ def train_ffn(dataset: str, arch: str, model_seed: int, settings: Mapping[str, A
     start = time.perf_counter()
     history = fit(model, optimizer, (data.x_train, data.y_train), train_settings["epochs"],
                   train_settings["batch_size"], seed, validation=(data.x_val, data.y_val),
-                  checkpoint=f"{out}.partial", label=f"ffn {dataset} {arch} seed {model_seed}", plateau=plateau)
+                  checkpoint=f"{out}.partial", label=f"ffn {dataset} {arch} seed {model_seed}", plateau=plateau,
+                  settings={"dataset": dataset, "arch": arch, "model_seed": model_seed, **settings})
     test = evaluate(model, (data.x_test, data.y_test))
     config = {"dataset": dataset, "arch": arch, "model_seed": model_seed, "seed": seed, "inputs": data.features,
               "classes": data.classes, "hidden": hidden, **settings}
@@ -301,7 +332,7 @@ def prune_ffn(model_path: str, method: str, settings: Mapping[str, Any], root: s
     :mod:`sparsepipe.sweep`; one row per pruning step. ``settings``: the ``ffn.prune`` block and the ``seed``."""
     _threads(threads)
     check_method(method)
-    checkpoint = io.load_checkpoint(model_path)
+    checkpoint = _model_checkpoint(model_path, "ffn")
     config, dense_acc = checkpoint["config"], checkpoint["metrics"]["test_acc"]
     target = resolve_device(device)
     data = load_vision(config["dataset"], config["train"]["validation_fraction"], config["seed"], root)
@@ -429,7 +460,8 @@ def search_architectures(task: str, settings: Mapping[str, Any], data: str, out_
     Each generation's trainings go through :func:`sparsepipe.launch.run_array` (a job array on SLURM).
     """
     partial = Path(f"{out_table}.partial")
-    history = io.read_table(partial) if partial.is_file() else None
+    digest = io.settings_digest({"task": task, "settings": settings})
+    history = io.load_partial(partial, digest, f"nas {task}")
 
     def evaluate_all(genomes: list[nas.Genome], seeds: list[int]) -> list[float]:
         # one call per population-sized chunk: one job locally, an array of populations on SLURM
@@ -442,7 +474,7 @@ def search_architectures(task: str, settings: Mapping[str, Any], data: str, out_
         return [accuracy for part in results for accuracy in part]
 
     table = nas.search(settings, settings["generators"], evaluate_all, derive_seed(settings["seed"], "nas", task),
-                       history=history, on_generation=lambda t: io.write_table(t, partial))
+                       history=history, on_generation=lambda t: io.save_partial(t, partial, digest))
     best = nas.best_genome(table)
     with io.atomic_path(out_graph) as tmp:
         nx.write_graphml(best.dag(), tmp)

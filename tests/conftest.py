@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,9 @@ import pytest
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
+
+# `snakemake`, `sparsepipe` and `ruff` as installed beside this Python (e.g. .venv/bin), activated or not
+os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
 
 TINY_OVERRIDES: dict[str, Any] = {
     "graphs": {
@@ -58,3 +63,17 @@ def tiny_config(results_dir: str = "results") -> dict[str, Any]:
 @pytest.fixture
 def config() -> dict[str, Any]:
     return tiny_config()
+
+
+def unit_params(unit: str, config: dict[str, Any] | None = None, **wildcards: str) -> dict[str, Any]:
+    """The ``--params`` a rule passes to ``unit``, taken from ``config`` (default: the tiny one)."""
+    from sparsepipe.config import UNIT_PARAMS
+
+    config = config or tiny_config()
+    params = {}
+    for key, dpath in UNIT_PARAMS[unit].items():
+        node: Any = config
+        for part in dpath.format(**wildcards).split("/"):
+            node = node[part]
+        params[key] = copy.deepcopy(node)
+    return params

@@ -7,6 +7,8 @@ from sparsepipe import launch, units
 from sparsepipe.cli import main
 from sparsepipe.errors import ConfigError
 
+from conftest import unit_params
+
 BA = {"count": 3, "nodes": [8], "m": [2]}
 
 
@@ -28,7 +30,8 @@ def test_a_unit_runs_by_hand(tmp_path):
         (lambda tmp: _graphs_args(tmp / "g.parquet", settings=BA | {"m": [9]}), "m=9 must satisfy 1 <= m < nodes=8"),
         (lambda tmp: ["structure-runs", "--shards", str(tmp / "no.parquet"), "--features", str(tmp / "f.parquet"),
                       "--out", str(tmp / "o.parquet")], "no.parquet: file not found"),
-        (lambda tmp: ["prune", "--model", str(tmp / "model.pt"), "--method", "class_blinded", "--params", "{}",
+        (lambda tmp: ["prune", "--model", str(tmp / "model.pt"), "--method", "class_blinded",
+                      "--params", json.dumps(unit_params("prune")),
                       "--root", str(tmp), "--out", str(tmp / "o.parquet")], "model.pt: checkpoint not found"),
     ],
 )

@@ -62,3 +62,54 @@ def test_device_resolution():
 def test_unknown_dataset():
     with pytest.raises(ConfigError, match="unknown dataset 'mnistt'"):
         load_vision("mnistt", 0.1, 0)
+
+
+def test_a_checkpoint_of_other_settings_is_not_resumed(tmp_path, caplog):
+    checkpoint = tmp_path / "model.pt.partial"
+    data, model, optimizer = _setup()
+    calls, step = [0], optimizer.step
+
+    def dies_in_epoch_two(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] > 1.5 * 41:
+            raise KeyboardInterrupt("killed")
+        return step(*args, **kwargs)
+
+    optimizer.step = dies_in_epoch_two
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, optimizer, (data.x_train, data.y_train), 3, 32, seed=1, checkpoint=checkpoint,
+            settings={"lr": 0.05})
+    assert checkpoint.is_file()
+
+    data, model, optimizer = _setup()
+    with caplog.at_level("INFO"):
+        history = fit(model, optimizer, (data.x_train, data.y_train), 3, 32, seed=1, checkpoint=checkpoint,
+                      settings={"lr": 0.1}, label="ffn x")
+    assert [h["epoch"] for h in history] == [1, 2, 3]  # from the start, not from epoch 1
+    assert "ffn x: settings changed, starting fresh" in caplog.text
+    assert "resumed" not in caplog.text
+
+
+def test_a_corrupt_checkpoint_is_set_aside_not_resumed(tmp_path, caplog):
+    checkpoint = tmp_path / "model.pt.partial"
+    checkpoint.write_bytes(b"half a checkpoint")
+    data, model, optimizer = _setup()
+    with caplog.at_level("INFO"):
+        history = fit(model, optimizer, (data.x_train, data.y_train), 1, 32, seed=1, checkpoint=checkpoint)
+    assert len(history) == 1 and not checkpoint.exists()
+    assert (tmp_path / "model.pt.partial.corrupt").read_bytes() == b"half a checkpoint"
+    assert "moved aside" in caplog.text
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_training_is_deterministic():
+    results = []
+    for _ in range(2):
+        data, model, optimizer = _setup()
+        device = resolve_device("cuda")
+        model.to(device)
+        fit(model, optimizer, (data.x_train, data.y_train), 2, 32, seed=1)
+        results.append({k: v.cpu() for k, v in model.state_dict().items()})
+    assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+    for name, tensor in results[0].items():
+        torch.testing.assert_close(results[1][name], tensor, rtol=0, atol=0)

@@ -116,12 +116,9 @@ def other_grammar_string(rng: random.Random, max_length: int, grammars: list[dic
             return "".join(symbols) + end
 
 
-def generate_reber(train: int, test: int, max_length: int, seed: int, embedded: bool = False,
-                   invalid: Mapping[str, float] | None = None) -> pd.DataFrame:
-    """The string table: ``split`` (train/test), ``string``, ``label`` (1 valid, 0 invalid), ``kind``, ``length``.
-
-    ``invalid`` weighs the kinds of invalid strings (default: near misses only).
-    """
+def check_settings(max_length: int, embedded: bool = False, invalid: Mapping[str, float] | None = None
+                   ) -> dict[str, float]:
+    """The ``reber`` settings the schema cannot check; returns the weights of the invalid kinds."""
     minimum = 9 if embedded else 5
     if max_length < minimum:
         raise ConfigError(f"reber.max_length: {max_length} is too short; the shortest "
@@ -131,6 +128,16 @@ def generate_reber(train: int, test: int, max_length: int, seed: int, embedded: 
     if unknown or sum(invalid.values()) <= 0 or min(invalid.values()) < 0:
         raise ConfigError(f"reber.invalid: {invalid}; expected non-negative weights of {list(INVALID_KINDS)} "
                           f"with a positive sum")
+    return invalid
+
+
+def generate_reber(train: int, test: int, max_length: int, seed: int, embedded: bool = False,
+                   invalid: Mapping[str, float] | None = None) -> pd.DataFrame:
+    """The string table: ``split`` (train/test), ``string``, ``label`` (1 valid, 0 invalid), ``kind``, ``length``.
+
+    ``invalid`` weighs the kinds of invalid strings (default: near misses only).
+    """
+    invalid = check_settings(max_length, embedded, invalid)
     rng = random.Random(seed)
     grammars = [random_grammar(rng) for _ in range(4)]
     kinds, weights = zip(*invalid.items(), strict=True)

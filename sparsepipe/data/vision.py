@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import shutil
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,17 +80,35 @@ def stage(name: str, root: str | Path, idx_dir: str | None = None, download: boo
             raise ConfigError("data.idx_dirs.cifar10: CIFAR-10 is not distributed as IDX files; use data.download")
         raw = root / _TORCHVISION[name] / "raw"
         raw.mkdir(parents=True, exist_ok=True)
-        for base in IDX_FILES:
-            target = raw / base
-            if target.is_file():
-                continue
-            source = next((p for p in (Path(idx_dir) / f"{base}.gz", Path(idx_dir) / base) if p.is_file()), None)
-            if source is None:
-                raise DataError(f"{Path(idx_dir) / base}[.gz]: not found; {_how_to_obtain(name, root)}")
-            tmp = target.with_suffix(".tmp")
-            with (gzip.open(source) if source.suffix == ".gz" else open(source, "rb")) as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
+        copies: list[tuple[Path, Path]] = []  # (complete temporary copy, its place): all or none are put in place
+        try:
+            for base in IDX_FILES:
+                target = raw / base
+                if target.is_file():
+                    continue
+                source = next((p for p in (Path(idx_dir) / f"{base}.gz", Path(idx_dir) / base) if p.is_file()), None)
+                if source is None:
+                    raise DataError(f"{Path(idx_dir) / base}[.gz]: not found; {_how_to_obtain(name, root)}")
+                tmp = target.with_suffix(".tmp")
+                copies.append((tmp, target))
+                try:
+                    with (gzip.open(source) if source.suffix == ".gz" else open(source, "rb")) as src, \
+                            open(tmp, "wb") as dst:
+                        shutil.copyfileobj(src, dst)
+                    problem = idx_problem(tmp)
+                except (OSError, EOFError, zlib.error) as exc:
+                    problem = f"unreadable ({type(exc).__name__}: {exc})"
+                if problem:
+                    raise DataError(f"{source}: {problem}; replace it with a complete copy (Debian: apt-get install "
+                                    f"--reinstall dataset-fashion-mnist) or point data.idx_dirs.{name} elsewhere")
+        except BaseException:
+            for tmp, _ in copies:
+                tmp.unlink(missing_ok=True)
+            raise
+        for tmp, target in copies:
             tmp.replace(target)
+        for base in IDX_FILES:
+            check_idx(raw / base, name, root)
         return [raw / base for base in IDX_FILES]
     _torchvision_split(name, root, train=True, download=download)
     _torchvision_split(name, root, train=False, download=download)
@@ -102,6 +121,13 @@ def check_idx(path: Path, name: str, root: Path) -> None:
     """An IDX file is complete when its size matches the dimensions its header declares."""
     if not path.is_file():
         return  # torchvision reports missing files; we add how to obtain them
+    problem = idx_problem(path)
+    if problem:
+        raise DataError(f"{path}: {problem}; delete it and stage again: {_how_to_obtain(name, root)}")
+
+
+def idx_problem(path: Path) -> str | None:
+    """Why ``path`` is not a complete IDX file (``None`` when its size matches its header)."""
     with open(path, "rb") as f:
         header = f.read(4)
         ndim = header[3] if len(header) == 4 else 0
@@ -109,8 +135,8 @@ def check_idx(path: Path, name: str, root: Path) -> None:
     expected = 4 + 4 * ndim + int(np.prod(dims, dtype=np.int64)) if len(dims) == ndim and ndim else -1
     size = path.stat().st_size
     if size != expected:
-        raise DataError(f"{path}: truncated or not an IDX file ({size} bytes, header promises {expected}); "
-                        f"delete it and stage again: {_how_to_obtain(name, root)}")
+        return f"truncated or not an IDX file ({size} bytes, header promises {expected})"
+    return None
 
 
 def _torchvision_split(name: str, root: Path, train: bool, download: bool = False) -> tuple[np.ndarray, np.ndarray]:

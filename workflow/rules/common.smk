@@ -1,11 +1,13 @@
 # Shared helpers of the rule files: paths under the results root, and params for the CLI.
 
 import json
+import os
 import shlex
+import sys
 
-from sparsepipe.config import check_semantics
-
-check_semantics(config)  # cross-key rules the schema cannot express, e.g. nas.population > nas.elites
+# The jobs' `sparsepipe` (and the report's `snakemake`) are the ones beside this Python, e.g. in .venv/bin, even
+# when that folder is not on the caller's PATH.
+os.environ["PATH"] = os.pathsep.join([os.path.dirname(sys.executable), os.environ.get("PATH", "")])
 
 R = config["results_dir"]
 VISION = f"{R}/data/vision"  # torchvision dataset root (staged by rule stage_vision)

@@ -96,17 +96,31 @@ rule report:
 
 
 onsuccess:
-    # Every successful run ends with Snakemake's own report (figures, captions, the paper table). Not through the
-    # profile's report-after-run, which Snakemake 9 also applies to dry runs (they then fail on missing figures).
-    # The merged config goes to the report run as one config file, so it sees the same paths.
+    # A successful run that built the figures ends with Snakemake's own report (figures, captions, the paper table);
+    # a run of other targets (one unit by hand) leaves the report as it is and says so. Not through the profile's
+    # report-after-run, which Snakemake 9 also applies to dry runs. The merged config goes to the report run as one
+    # config file, so it sees the same paths. A report that fails fails the command, with the reason.
+    import os
     import subprocess
+    import sys
     import yaml
 
-    merged = f"{R}/.report-config.yaml"
-    with open(merged, "w") as handle:
-        yaml.safe_dump(config, handle)
-    subprocess.run(
-        ["snakemake", "--nolock", "--snakefile", workflow.main_snakefile, "--configfile", merged,
-         "--report", f"{R}/report.html"],
-        check=False,
-    )
+    if not all(os.path.exists(path) for path in rules.report.output):
+        print(f"sparsepipe: {R}/report.html not rebuilt: this run did not build the figures "
+              f"(snakemake --cores all does)", file=sys.stderr)
+    else:
+        merged = f"{R}/.report-config.yaml"
+        with open(merged, "w") as handle:
+            yaml.safe_dump(config, handle)
+        result = subprocess.run(
+            ["snakemake", "--nolock", "--snakefile", workflow.main_snakefile, "--configfile", merged,
+             "--report", f"{R}/report.html"],
+            capture_output=True, text=True, check=False,
+        )
+        if result.returncode != 0:
+            lines = [l for l in (result.stdout + result.stderr).splitlines()
+                     if l.strip() and not l.startswith("Missing metadata")]
+            print("\n".join(lines[-20:]), file=sys.stderr)
+            print(f"sparsepipe: error: snakemake --report {R}/report.html failed (exit {result.returncode}): "
+                  f"{lines[-1] if lines else 'no output'}", file=sys.stderr)
+            sys.exit(1)
