@@ -33,3 +33,4 @@ rule all:
         expand(rules.predict_table.output, table=["scores", "predictions", "importance"]),
         rules.report.output,
         expand(rules.nas.output, task=config["nas"]["tasks"]),
+        expand(rules.nas_winner.output, task=config["nas"]["tasks"]),

@@ -27,7 +27,8 @@ from scipy import stats
 from sparsepipe import io, units
 
 FFN_SETTINGS = [(1.0, "reset"), (1.0, "keep"), (0.3, "keep"), (0.1, "keep"), ("final", "keep"), ("final", "reset")]
-RNN_SETTINGS = [(1.0, "reset"), (1.0, "keep"), (0.3, "keep"), (0.1, "keep"), (0.1, "reset"), (0.03, "keep"), (0.01, "keep")]
+RNN_SETTINGS = [(1.0, "reset"), (1.0, "keep"), (0.3, "keep"), (0.1, "keep"), (0.1, "reset"), (0.03, "keep"),
+                (0.01, "keep")]
 
 
 def interval(values: np.ndarray) -> str:
@@ -44,8 +45,8 @@ def summarize(table: pd.DataFrame, unit: list[str], label: str) -> None:
     print(f"\n{label}: mean over dense nets (n = {per_net.groupby('setting').size().iloc[0]})")
     for setting, group in per_net.groupby("setting", sort=False):
         print(f"  {setting:<22} dense {group['acc_dense'].mean():.4f} pruned {group['acc_pruned'].mean():.4f} "
-              f"re-trained {group['acc_retrained'].mean():.4f}  re-trained - pruned {interval(group['gain'].to_numpy())}"
-              f"  re-trained - dense {interval(group['vs_dense'].to_numpy())}")
+              f"re-trained {group['acc_retrained'].mean():.4f}  re-trained - pruned "
+              f"{interval(group['gain'].to_numpy())}  re-trained - dense {interval(group['vs_dense'].to_numpy())}")
 
 
 def main() -> None:

@@ -438,3 +438,63 @@ def search_architectures(task: str, settings: Mapping[str, Any], data: str, out_
         nx.write_graphml(best.dag(), tmp)
     io.write_table(table, out_table)
     partial.unlink(missing_ok=True)
+
+
+WINNER_COLUMNS = ["task", "genome", "search_fitness", "winner_seed", "val_acc", "test_acc", "seconds"]
+
+
+def _nas_test(task: str, data: str, seed: int) -> tuple[torch.Tensor, ...]:
+    """The test split of a search task (never seen by the search: its fitness is on validation data)."""
+    if task.startswith("ffn_"):
+        vision = load_vision(task.removeprefix("ffn_"), 0.2, seed, data)
+        return vision.x_test, vision.y_test
+    return _reber_splits(data)[1]
+
+
+def retrain_searched(task: str, genome: str, seed: int, settings: Mapping[str, Any], data: str
+                     ) -> tuple[float, float]:
+    """One fresh training of a searched structure, as the search trained it (same data, epochs, optimiser), with a
+    seed the search never used; returns its validation and test accuracy."""
+    torch.set_num_threads(1)
+    spec = settings["train"]
+    data_seed = derive_seed(settings["seed"], "nas-data")
+    train, validation = _nas_data(task, data, spec["train_samples"], data_seed)
+    test = _nas_test(task, data, data_seed)
+    seed_everything(seed)
+    structure = nas.layered(nas.Genome.from_json(genome))
+    if task.startswith("ffn_"):
+        model: torch.nn.Module = StructuredFFN(structure, train[0].shape[1], int(train[-1].max()) + 1,
+                                               spec["activation"])
+        fit(model, torch.optim.Adam(model.parameters(), lr=spec["lr"]), train, spec["epochs"], spec["batch_size"],
+            seed)
+        return evaluate(model, validation).accuracy, evaluate(model, test).accuracy
+    model = StructuredRNN(structure, task.removeprefix("rnn_"), VOCABULARY, spec["embedding"])
+    fit(model, _adam(model, spec["lr"]), train, spec["epochs"], spec["batch_size"], seed, batcher=bucketed_batches)
+    return (evaluate(model, validation, batcher=bucketed_batches).accuracy,
+            evaluate(model, test, batcher=bucketed_batches).accuracy)
+
+
+def search_winner(task: str, settings: Mapping[str, Any], data: str, table: str, out: str,
+                  where: Mapping[str, Any] | None = None, jobs_folder: str | None = None) -> None:
+    """The search's winner re-trained with ``winner_seeds`` fresh seeds and tested on the test split.
+
+    The search's best fitness is the maximum of many single-seed validation accuracies, so it is biased upwards
+    (the luckiest draw); these trainings are the winner's figure to report: one row per fresh seed with validation
+    and test accuracy, beside the search's fitness of the same genome.
+    """
+    individuals = io.read_table(table, ("genome", "measured", "trained"))
+    trained = individuals[individuals["trained"]]
+    best = trained.loc[trained["measured"].idxmax()]  # the genome of nas.best_genome
+    genome = nas.Genome.from_json(best["genome"]).to_json()
+    seeds = [derive_seed(settings["seed"], "nas-winner", task, i) for i in range(settings["winner_seeds"])]
+    start = time.perf_counter()
+    calls = [{"task": task, "genome": genome, "seed": s, "settings": settings, "data": data} for s in seeds]
+    results = launch.run_array(retrain_searched, calls, where=where, folder=jobs_folder, name=f"nas-winner-{task}")
+    seconds = (time.perf_counter() - start) / len(seeds)
+    rows = pd.DataFrame([{"task": task, "genome": genome, "search_fitness": float(best["measured"]),
+                          "winner_seed": s, "val_acc": val, "test_acc": test, "seconds": seconds}
+                         for s, (val, test) in zip(seeds, results, strict=True)], columns=WINNER_COLUMNS)
+    io.write_table(rows, out)
+    log.info("%s winner: search fitness %.4f; %d fresh seeds: validation %.4f ± %.4f, test %.4f ± %.4f", task,
+             best["measured"], len(rows), rows["val_acc"].mean(), rows["val_acc"].std(), rows["test_acc"].mean(),
+             rows["test_acc"].std())

@@ -36,7 +36,7 @@ TINY_OVERRIDES: dict[str, Any] = {
                       "calibration_samples": 100, "network_features": True}},
     "nas": {"tasks": ["ffn_digits"], "population": 4, "elites": 1, "generations": 1, "tournament": 2,
             "mutation_rate": 0.3, "crossover_rate": 0.5, "predictor": True,
-            "predictor_model": "bayesian_ridge", "screen_factor": 2, "screen_rounds": 2,
+            "predictor_model": "bayesian_ridge", "screen_factor": 2, "screen_rounds": 2, "winner_seeds": 2,
             "generators": {"barabasi_albert": {"nodes": [8, 10], "m": [1, 2]}},
             "train": {"epochs": 1, "batch_size": 64, "lr": 0.01, "train_samples": 300, "embedding": 4,
                       "activation": "tanh"}},
