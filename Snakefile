@@ -40,3 +40,4 @@ rule all:
         expand(rules.predict_table.output, table=["scores", "predictions", "importance", "noise_ceiling"]),
         rules.report.output,
         expand(rules.nas.output, task=config["nas"]["tasks"]),
+        expand(rules.nas_winner.output, task=config["nas"]["tasks"]),

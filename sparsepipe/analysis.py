@@ -2,8 +2,15 @@
 
 Each run of the iterative schedule reaches a sequence of compressions (e.g. 50%, 75%, 87.5% at rate 50); the
 accuracy *at* a target compression is interpolated linearly between the two steps that bracket it (runs that never
-reach the target give no value and are counted as such). Comparisons between methods are paired by
-(dataset, arch, model_seed, rate, run): the same dense model, the same rate, the same run index.
+reach the target give no value and are counted as such).
+
+The unit of replication is the dense net (``model_seed``): the rates and runs of one dense net are prunings of the
+same trained weights, so they are not independent replicates of a claim about a training procedure. Comparisons
+pair two methods on the same runs (dataset, arch, model_seed, rate, run), average each dense net's paired
+differences, and test and bound the mean over dense nets: ``n_dense_nets`` is the n, ``ci_low`` / ``ci_high`` the
+95% t-interval of the mean difference over dense nets, ``t_pvalue`` the paired t-test over dense nets (with one dense
+net there is no interval and no test: NaN). ``pairs`` counts the runs behind them; ``runs_std_difference`` is the
+spread of the differences within dense nets, for reference only.
 """
 
 from __future__ import annotations
@@ -12,9 +19,11 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.stats import ttest_1samp, ttest_rel, wilcoxon
+from scipy.stats import t as student_t
+from scipy.stats import ttest_1samp, wilcoxon
 
 RUN_KEY = ["dataset", "arch", "model_seed", "method", "rate", "run"]
+NET_KEY = ["dataset", "arch", "model_seed"]
 
 
 def at_compression(pruning: pd.DataFrame, target: float | Sequence[float] = 0.8) -> pd.DataFrame:
@@ -37,49 +46,68 @@ def at_compression(pruning: pd.DataFrame, target: float | Sequence[float] = 0.8)
 
 
 def method_summary(runs: pd.DataFrame) -> pd.DataFrame:
-    """Mean ± std over runs per (dataset, arch, method) of the interpolated accuracies."""
-    return (runs.groupby(["dataset", "arch", "method"])
-            .agg(target=("target", "first"), runs=("run", "size"), runs_reaching=("reached", "sum"),
-                 acc_dense=("acc_dense", "mean"), acc_pruned_mean=("acc_pruned", "mean"),
-                 acc_pruned_std=("acc_pruned", "std"), acc_retrained_mean=("acc_retrained", "mean"),
-                 acc_retrained_std=("acc_retrained", "std"))
-            .reset_index())
+    """Per (dataset, arch, method) the interpolated accuracies: mean ± std over runs, and over dense nets (each
+    dense net's mean over its rates and runs) with the 95% t-interval of the mean (NaN with one dense net)."""
+    summary = (runs.groupby(["dataset", "arch", "method"])
+               .agg(target=("target", "first"), runs=("run", "size"), runs_reaching=("reached", "sum"),
+                    dense_nets=("model_seed", "nunique"), acc_dense=("acc_dense", "mean"),
+                    acc_pruned_mean=("acc_pruned", "mean"), acc_pruned_std=("acc_pruned", "std"),
+                    acc_retrained_mean=("acc_retrained", "mean"), acc_retrained_std=("acc_retrained", "std"))
+               .reset_index())
+    per_net = runs.groupby(["dataset", "arch", "method", "model_seed"])["acc_retrained"].mean().dropna()
+    bounds = per_net.groupby(level=["dataset", "arch", "method"]).agg(
+        acc_retrained_net_std="std", acc_retrained_ci_low=lambda v: _interval(v.to_numpy())[0],
+        acc_retrained_ci_high=lambda v: _interval(v.to_numpy())[1])
+    return summary.merge(bounds.reset_index(), on=["dataset", "arch", "method"], how="left")
+
+
+def _interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The ``level`` t-interval of the mean of ``values`` (NaN for fewer than two)."""
+    n = len(values)
+    if n < 2:
+        return np.nan, np.nan
+    half = student_t.ppf(0.5 + level / 2, n - 1) * values.std(ddof=1) / np.sqrt(n)
+    return float(values.mean() - half), float(values.mean() + half)
 
 
 def compare_methods(runs: pd.DataFrame, a: str, b: str) -> pd.DataFrame:
-    """Paired comparison of re-trained accuracy, ``a`` against ``b`` (t-test and Wilcoxon), per dataset/arch."""
+    """Re-trained accuracy of ``a`` against ``b``, paired per run and compared over dense nets, per dataset/arch."""
     rows = []
-    pair_key = ["dataset", "arch", "model_seed", "rate", "run"]
+    pair_key = NET_KEY + ["rate", "run"]
     for (dataset, arch), group in runs.groupby(["dataset", "arch"]):
         left = group[group["method"] == a].set_index(pair_key)["acc_retrained"]
         right = group[group["method"] == b].set_index(pair_key)["acc_retrained"]
         paired = pd.concat([left.rename("a"), right.rename("b")], axis=1, join="inner").dropna()
-        rows.append(_paired_row(dataset, arch, f"{a} vs {b}", paired["a"].to_numpy(), paired["b"].to_numpy()))
+        rows.append(_paired_row(dataset, arch, f"{a} vs {b}", paired.reset_index()))
     return pd.DataFrame(rows)
 
 
 def compare_with_dense(runs: pd.DataFrame, method: str) -> pd.DataFrame:
-    """Re-trained accuracy of ``method`` against its dense model's accuracy, paired per run."""
+    """Re-trained accuracy of ``method`` against its dense net's accuracy, compared over dense nets."""
     rows = []
     for (dataset, arch), group in runs[runs["method"] == method].groupby(["dataset", "arch"]):
-        group = group.dropna(subset=["acc_retrained"])
-        rows.append(_paired_row(dataset, arch, f"{method} vs dense", group["acc_retrained"].to_numpy(),
-                                group["acc_dense"].to_numpy()))
+        paired = group.dropna(subset=["acc_retrained"]).rename(columns={"acc_retrained": "a", "acc_dense": "b"})
+        rows.append(_paired_row(dataset, arch, f"{method} vs dense", paired))
     return pd.DataFrame(rows)
 
 
-def _paired_row(dataset: str, arch: str, comparison: str, a: np.ndarray, b: np.ndarray) -> dict[str, object]:
-    diff = a - b
+def _paired_row(dataset: str, arch: str, comparison: str, paired: pd.DataFrame) -> dict[str, object]:
+    """``paired``: one row per run with its dense net's key and accuracies ``a`` and ``b``."""
+    paired = paired.assign(diff=paired["a"] - paired["b"])
+    nets = paired.groupby("model_seed")[["a", "b", "diff"]].mean()
+    diff = nets["diff"].to_numpy()
     n = len(diff)
     varied = n > 1 and np.ptp(diff) > 0
+    low, high = _interval(diff)
     return {
-        "dataset": dataset, "arch": arch, "comparison": comparison, "pairs": n,
-        "mean_a": float(a.mean()) if n else np.nan, "mean_b": float(b.mean()) if n else np.nan,
-        "mean_difference": float(diff.mean()) if n else np.nan,
+        "dataset": dataset, "arch": arch, "comparison": comparison, "unit": "dense net", "n_dense_nets": n,
+        "pairs": len(paired),
+        "mean_a": float(nets["a"].mean()) if n else np.nan, "mean_b": float(nets["b"].mean()) if n else np.nan,
+        "mean_difference": float(diff.mean()) if n else np.nan, "ci_low": low, "ci_high": high,
         "std_difference": float(diff.std(ddof=1)) if n > 1 else np.nan,
-        "t_pvalue": float(ttest_rel(a, b).pvalue) if varied else np.nan,
+        "runs_std_difference": float(paired["diff"].std(ddof=1)) if len(paired) > 1 else np.nan,
+        "t_pvalue": float(ttest_1samp(diff, 0.0).pvalue) if varied else np.nan,
         "wilcoxon_pvalue": float(wilcoxon(diff).pvalue) if varied and np.count_nonzero(diff) > 0 else np.nan,
-        "one_sample_pvalue": float(ttest_1samp(diff, 0.0).pvalue) if varied else np.nan,
     }
 
 

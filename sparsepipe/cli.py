@@ -161,6 +161,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out-table", required=True)
     p.add_argument("--out-graph", required=True, help="the best structure, as GraphML")
 
+    p = _unit(sub, "search-winner", units.search_winner,
+              "re-train a search's best structure with fresh seeds and test it on the test split")
+    p.add_argument("--task", required=True, help="ffn_<dataset> or rnn_<cell>")
+    p.add_argument("--data", required=True, help="vision dataset root (ffn_*) or the Reber table (rnn_*)")
+    p.add_argument("--table", required=True, help="the search's individuals table")
+    p.add_argument("--out", required=True)
+
     p = _unit(sub, "report", _report, "figures and the paper-vs-sparsepipe table of the Snakemake report",
               settings=False)
     for name in REPORT_INPUTS:
@@ -218,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                               if "generator" in kwargs else {}))
         if args.command in ("validate-config", "report"):
             args.fn(**kwargs)
-        elif args.command == "search":  # stays here and sends each generation's trainings through launch
+        elif args.command in ("search", "search-winner"):  # stay here and send their trainings through launch
             args.fn(**kwargs, where=settings, jobs_folder=str(_job_folder(kwargs)))
         else:
             launch.run(args.fn, where=settings, folder=_job_folder(kwargs), name=args.command, **kwargs)

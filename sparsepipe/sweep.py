@@ -6,7 +6,16 @@
   repeat; stop after ``max_steps``, once fewer than ``min_remaining`` of the original weights remain, or before a
   step that would empty a layer. Each run's last row records why it stopped.
 Re-training is ``fixed`` (``epochs``) or ``variable`` (epoch by epoch until the validation accuracy gains less than
-``min_gain``, at most ``max_epochs``). It uses the dense training's optimiser settings.
+``min_gain``, at most ``max_epochs``). It uses the dense training's optimiser (SGD or Adam, momentum) with two
+settings of ``retrain``:
+
+- ``lr``: ``final`` (the learning rate where dense training ended, after its plateau decay) or a number, that
+  fraction of the initial learning rate (1.0 = the initial one, as before these settings existed).
+- ``optimizer_state``: ``keep`` (start from the dense training's final optimiser state: momentum buffers, Adam's
+  moments) or ``reset`` (a fresh optimiser). Either way the state then carries over from step to step of a run.
+
+Re-training at the initial learning rate with a fresh optimiser after a net has converged at a decayed one kicks
+it out of its minimum: light pruning then *lost* accuracy by re-training (docs/statistics.md has the figures).
 """
 
 from __future__ import annotations
@@ -31,6 +40,30 @@ log = logging.getLogger(__name__)
 
 SCHEDULES = ("iterative", "one_shot")
 STRATEGIES = ("percent", "count")
+
+
+def retrain_optimizer(model: nn.Module, train_config: Mapping[str, Any], settings: Mapping[str, Any],
+                      dense_optimizer: Mapping[str, Any] | None = None) -> torch.optim.Optimizer:
+    """The re-training optimiser of one run, built on the still dense ``model`` (so that its parameters line up
+    with the dense training's). ``settings``: the ``retrain`` block (``lr``, ``optimizer_state``; absent keys mean
+    the initial learning rate and a fresh optimiser); ``dense_optimizer``: the dense training's final
+    ``state_dict()`` of its optimiser, needed for ``lr: final`` and ``optimizer_state: keep``."""
+    optimizer = make_optimizer(train_config["optimizer"], model.parameters(), train_config["lr"],
+                               train_config.get("momentum", 0.0))
+    lr, state = settings.get("lr", 1.0), settings.get("optimizer_state", "reset")
+    if state not in ("keep", "reset"):
+        raise ConfigError(f"retrain.optimizer_state: {state!r}; expected keep or reset")
+    if lr != "final" and (isinstance(lr, str) or not lr > 0):
+        raise ConfigError(f"retrain.lr: {lr!r}; expected final or a positive fraction of the initial lr")
+    if dense_optimizer is None and (lr == "final" or state == "keep"):
+        raise ConfigError("retrain.lr: final / retrain.optimizer_state: keep need the dense training's optimiser "
+                          "state, which this checkpoint lacks (retrain the dense model with this version)")
+    if state == "keep":
+        optimizer.load_state_dict(dense_optimizer)
+    value = dense_optimizer["param_groups"][0]["lr"] if lr == "final" else lr * train_config["lr"]
+    for group in optimizer.param_groups:
+        group["lr"] = value
+    return optimizer
 
 
 def retrain(model: nn.Module, optimizer: torch.optim.Optimizer, data: TensorSplits, settings: Mapping[str, Any],
@@ -66,9 +99,11 @@ def _amount(schedule: str, strategy: str, value: float, original: int, left: int
 
 
 def prune_runs(model: nn.Module, method: str, value: float, data: TensorSplits, settings: Mapping[str, Any],
-               train_config: Mapping[str, Any], seed: int) -> Iterator[dict[str, Any]]:
+               train_config: Mapping[str, Any], seed: int, dense_optimizer: Mapping[str, Any] | None = None
+               ) -> Iterator[dict[str, Any]]:
     """Prune ``model`` (dense, modified in place) by ``method`` with one ``value`` of the rates; yield a row per
-    step with accuracies right after pruning and after re-training (fractions of the test split)."""
+    step with accuracies right after pruning and after re-training (fractions of the test split).
+    ``dense_optimizer``: the dense training's final optimiser state (see :func:`retrain_optimizer`)."""
     schedule, strategy = settings["schedule"], settings["strategy"]
     if schedule not in SCHEDULES or strategy not in STRATEGIES:
         raise ConfigError(f"ffn.prune: schedule {schedule!r} / strategy {strategy!r}; expected one of "
@@ -76,8 +111,7 @@ def prune_runs(model: nn.Module, method: str, value: float, data: TensorSplits, 
     layers = linear_layers(model)
     original = sum(remaining(layers))
     calibration = (data.x_val[: settings["calibration_samples"]], data.y_val[: settings["calibration_samples"]])
-    optimizer = make_optimizer(train_config["optimizer"], model.parameters(), train_config["lr"],
-                               train_config.get("momentum", 0.0))
+    optimizer = retrain_optimizer(model, train_config, settings["retrain"], dense_optimizer)
     test = (data.x_test, data.y_test)
     max_steps = 1 if schedule == "one_shot" else settings["max_steps"]
     reason = f"completed {max_steps} step(s)"

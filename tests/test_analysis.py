@@ -1,13 +1,15 @@
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import ttest_rel
 
 from sparsepipe.analysis import at_compression, paper_check
 
 
-def _pruning(method, accs, rate=50.0, run=0, dense=0.9):
+def _pruning(method, accs, rate=50.0, run=0, dense=0.9, model_seed=0):
     compression = [0.5, 0.75, 0.875][: len(accs)]
-    return pd.DataFrame({"dataset": "d", "arch": "100", "model_seed": 0, "method": method, "rate": rate, "run": run,
+    return pd.DataFrame({"dataset": "d", "arch": "100", "model_seed": model_seed, "method": method, "rate": rate,
+                         "run": run,
                          "step": range(1, len(accs) + 1), "compression": compression, "acc_dense": dense,
                          "acc_pruned": accs, "acc_retrained": accs})
 
@@ -20,16 +22,48 @@ def test_accuracy_is_interpolated_at_the_target_compression():
     assert not bool(short.loc[0, "reached"]) and np.isnan(short.loc[0, "acc_retrained"])
 
 
-def test_paired_comparison_detects_a_consistent_difference():
-    rng = np.random.default_rng(0)
+def _study(nets, runs, effect, net_spread, seed=0):
+    """``nets`` dense nets x ``runs`` runs; class-uniform is ``effect`` below class-blinded on average, and each
+    dense net shifts that difference by its own N(0, ``net_spread``) (runs of one net share it)."""
+    rng = np.random.default_rng(seed)
     frames = []
-    for run in range(12):
-        base = 0.9 + rng.normal(0, 0.01)
-        frames.append(_pruning("class_blinded", [base, base, base], run=run))
-        frames.append(_pruning("class_uniform", [base - 0.03, base - 0.03 + rng.normal(0, 0.002), base - 0.05],
-                               run=run))
-    summary, comparisons = paper_check(pd.concat(frames), 0.8)
+    for net in range(nets):
+        shift = rng.normal(0, net_spread)
+        for run in range(runs):
+            base = 0.9 + rng.normal(0, 0.01)
+            frames.append(_pruning("class_blinded", [base] * 3, run=run, model_seed=net))
+            uniform = base - effect - shift + rng.normal(0, 0.002)
+            frames.append(_pruning("class_uniform", [uniform] * 3, run=run, model_seed=net))
+    return pd.concat(frames)
+
+
+def test_paired_comparison_detects_a_consistent_difference_over_dense_nets():
+    summary, comparisons = paper_check(_study(nets=6, runs=4, effect=0.03, net_spread=0.002), 0.8)
     assert set(summary["method"]) == {"class_blinded", "class_uniform"}
-    assert (summary["runs_reaching"] == 12).all()
+    assert (summary["runs_reaching"] == 24).all() and (summary["dense_nets"] == 6).all()
     row = comparisons.set_index("comparison").loc["class_blinded vs class_uniform"]
-    assert row["pairs"] == 12 and row["mean_difference"] > 0.03 and row["t_pvalue"] < 1e-6
+    assert row["n_dense_nets"] == 6 and row["pairs"] == 24 and row["unit"] == "dense net"
+    assert row["mean_difference"] > 0.025 and row["t_pvalue"] < 1e-4
+    assert row["ci_low"] < row["mean_difference"] < row["ci_high"] and row["ci_low"] > 0
+
+
+def test_runs_of_one_dense_net_are_not_independent_replicates():
+    # 12 runs of one dense net: a run-level t-test would call 0.03 significant at p < 1e-10; over dense nets
+    # there is one observation, hence no interval and no test
+    _, comparisons = paper_check(_study(nets=1, runs=12, effect=0.03, net_spread=0.0), 0.8)
+    row = comparisons.set_index("comparison").loc["class_blinded vs class_uniform"]
+    assert row["n_dense_nets"] == 1 and row["pairs"] == 12
+    assert np.isnan(row["t_pvalue"]) and np.isnan(row["ci_low"])
+
+
+def test_the_interval_is_as_wide_as_the_dense_nets_disagree():
+    # many runs per net, but dense nets that disagree about the sign: the interval must straddle 0
+    study = _study(nets=5, runs=20, effect=0.0, net_spread=0.02, seed=0)
+    _, comparisons = paper_check(study, 0.8)
+    row = comparisons.set_index("comparison").loc["class_blinded vs class_uniform"]
+    assert row["ci_low"] < 0 < row["ci_high"] and row["t_pvalue"] > 0.05
+    assert row["ci_high"] - row["ci_low"] > 0.01
+    # the same 100 runs taken as independent pairs would have called it significant
+    runs = at_compression(study, 0.8).pivot_table(index=["model_seed", "run"], columns="method",
+                                                   values="acc_retrained")
+    assert ttest_rel(runs["class_blinded"], runs["class_uniform"]).pvalue < 0.01

@@ -50,6 +50,8 @@ def test_submitit_local_executor_gives_the_same_table_as_in_process(tmp_path):
     launch.run(units.graphs, where={"executor": "submitit_local"}, folder=tmp_path / "jobs",
                generator="barabasi_albert", settings=settings, out=str(tmp_path / "submitit.parquet"))
     assert pd.read_parquet(tmp_path / "local.parquet").equals(pd.read_parquet(tmp_path / "submitit.parquet"))
+    units.graphs("barabasi_albert", settings | {"seed": 5}, str(tmp_path / "other.parquet"))
+    assert not pd.read_parquet(tmp_path / "local.parquet").equals(pd.read_parquet(tmp_path / "other.parquet"))
     assert list((tmp_path / "jobs").glob("*/*_log.out"))
 
 

@@ -108,6 +108,41 @@ def test_structured_wavefront_equals_the_reference_loop(cell, graph):
     _assert_same_as_reference(model, ReferenceStructuredRNN.like(model, layered), _strings(20, 16))
 
 
+@pytest.mark.parametrize("bug", ["extra_edge", "missing_edge", "missing_skip"])
+def test_the_reference_catches_wrong_wiring(monkeypatch, bug):
+    """The oracle wires itself from the DAG: a model built with a broken edge mask or skip list must disagree."""
+    from sparsepipe.models import structured
+
+    torch.manual_seed(2)
+    layered = layered_dag(to_dag(nx.barabasi_albert_graph(30, 2, seed=0)))
+    right_mask, right_pairs = structured.edge_mask, structured.skip_pairs
+
+    broken = []
+
+    def broken_mask(layered, source, target):
+        mask = right_mask(layered, source, target).clone()
+        flat = mask.view(-1)
+        candidates = (flat == (0 if bug == "extra_edge" else 1)).nonzero()
+        if len(candidates) and not broken:  # one wrong weight in the whole net
+            flat[int(candidates[0])] = 1 - flat[int(candidates[0])]
+            broken.append((source, target))
+        return mask
+
+    if bug == "missing_skip":
+        monkeypatch.setattr(structured, "skip_pairs", lambda layered: right_pairs(layered)[:-1])
+    else:
+        monkeypatch.setattr(structured, "edge_mask", broken_mask)
+    model = structured.StructuredRNN(layered, "gru", VOCABULARY, 5)
+    t = _strings(20, 16)
+    if bug == "missing_skip":
+        with pytest.raises(ValueError, match="skip paths"):
+            ReferenceStructuredRNN.like(model, layered)
+        return
+    assert broken
+    reference = ReferenceStructuredRNN.like(model, layered)
+    assert not torch.allclose(model(t.tokens, t.lengths), reference(t.tokens, t.lengths), rtol=1e-5, atol=1e-5)
+
+
 def test_masks_added_later_reach_every_engine():
     """A mask put on a weight after construction (e.g. by pruning) must hold in the fast paths, which never call the
     module (so cannot rely on prune's pre-hook) -- including after the masked-off weights change."""

@@ -1,5 +1,6 @@
 import pytest
 import torch
+from computed import computed_weight
 from torch.nn.utils import prune
 
 from sparsepipe.errors import ConfigError
@@ -46,9 +47,12 @@ def test_rates_apply_to_the_remaining_weights(method):
     after_one = sum(remaining(layers))
     prune_step(layers, method, 50)
     assert sum(remaining(layers)) == pytest.approx(after_one / 2, abs=2)
-    # pruned weights stay zero in the effective weight
+    # the layers compute with exactly the weights the masks keep (read through the forward pass, not the hook's
+    # own product)
     for layer in layers:
-        assert (layer.weight[layer.weight_mask == 0] == 0).all()
+        computed = computed_weight(layer)
+        assert (computed[layer.weight_mask == 0] == 0).all() and (computed[layer.weight_mask == 1] != 0).all()
+    assert sum(int((computed_weight(layer) != 0).sum()) for layer in layers) == sum(remaining(layers))
 
 
 def test_a_step_that_would_empty_a_layer_is_refused_and_not_applied():

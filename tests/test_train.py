@@ -49,6 +49,9 @@ def test_a_killed_training_resumes_from_its_checkpoint_with_the_same_result(tmp_
     assert not checkpoint.exists()
     for name, tensor in uninterrupted.items():
         torch.testing.assert_close(model.state_dict()[name], tensor, rtol=0, atol=0)
+    data, model, optimizer = _setup()
+    fit(model, optimizer, (data.x_train, data.y_train), 4, 32, seed=2)
+    assert any(not torch.equal(model.state_dict()[name], tensor) for name, tensor in uninterrupted.items())
 
 
 def test_device_resolution():

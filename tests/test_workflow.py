@@ -91,6 +91,9 @@ def test_the_chain_writes_the_contract_tables(workdir):
     assert rnn[rnn["percent"] == 100]["emptied_layers"].str.len().gt(0).all()
     search = pd.read_parquet(workdir / "results/nas/ffn_digits/individuals.parquet")
     assert search["trained"].sum() == 4 + 3 and (workdir / "results/nas/ffn_digits/best.graphml").stat().st_size
+    winner = pd.read_parquet(workdir / "results/nas/ffn_digits/winner.parquet")
+    assert len(winner) == 2 and winner["winner_seed"].is_unique and winner["test_acc"].between(0, 1).all()
+    assert (winner["genome"] == search.loc[search["measured"].idxmax(), "genome"]).all()
     assert not list((workdir / "results").rglob("*.tmp")) and not list((workdir / "results").rglob("*.partial"))
 
 

@@ -3,7 +3,9 @@
 This is what a straightforward implementation of the paper's networks looks like, and it serves twice: as the
 correctness oracle for the fast models (same weights, same masks -> same outputs to 1e-5) and as the baseline
 the speed benchmarks in ``bench/`` measure against. Masks are torch.nn.utils.prune masks on the cells' weights,
-applied by prune's own forward pre-hook; nothing here is clever on purpose.
+applied by prune's own forward pre-hook; nothing here is clever on purpose. The structured reference derives its
+wiring (which weights exist, which layer pairs have skip paths) from the DAG's edges itself, so that it checks
+sparsepipe.models.structured's wiring rather than repeating it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from torch.nn.utils import prune
 from sparsepipe.graphs.layering import LayeredDAG
 from sparsepipe.models.rnn import GATES, RecurrentClassifier, at_last_step, recurrent_module, trim
 from sparsepipe.models.rnn import WEIGHTS as LAYER_WEIGHTS
-from sparsepipe.models.structured import StructuredRNN, edge_mask, skip_pairs
+from sparsepipe.models.structured import StructuredRNN
 
 WEIGHTS = tuple(name.removesuffix("_l0") for name in LAYER_WEIGHTS)  # a cell names them without the suffix
 
@@ -27,12 +29,35 @@ def recurrent_cell(cell: str, inputs: int, hidden: int) -> nn.RNNCellBase:
     return recurrent_module(cell, inputs, hidden, single_step=True)
 
 
-def copy_layer_into_cell(layer: nn.RNNBase, cell: nn.RNNCellBase) -> None:
-    """Give ``cell`` the weights and prune masks of the single-layer module ``layer`` (``weight_ih_l0`` -> ...)."""
+def wiring(layered: LayeredDAG, source: int, target: int) -> torch.Tensor:
+    """(|layer target|, |layer source|): 1 for every DAG edge from a node of layer ``source`` to one of ``target``."""
+    mask = torch.zeros(len(layered.layers[target]), len(layered.layers[source]))
+    for u, v in layered.dag.edges():
+        if layered.layer_of[u] == source and layered.layer_of[v] == target:
+            mask[layered.layers[target].index(v), layered.layers[source].index(u)] = 1.0
+    return mask
+
+
+def skip_paths(layered: LayeredDAG) -> list[tuple[int, int]]:
+    """Layer pairs more than one layer apart that some DAG edge joins, in the order of the edges' targets."""
+    pairs: list[tuple[int, int]] = []
+    for target in range(len(layered.layers)):
+        for source in range(target - 1):
+            if wiring(layered, source, target).any():
+                pairs.append((source, target))
+    return pairs
+
+
+def copy_layer_into_cell(layer: nn.RNNBase, cell: nn.RNNCellBase, own_masks: Sequence[str] = ()) -> None:
+    """Give ``cell`` the weights and prune masks of the single-layer module ``layer`` (``weight_ih_l0`` -> ...);
+    for the weights named in ``own_masks`` the cell keeps its own mask and takes only the unmasked values."""
     with torch.no_grad():
         for name in WEIGHTS:
             mask = getattr(layer, f"{name}_l0_mask", None)
             source = getattr(layer, f"{name}_l0_orig" if mask is not None else f"{name}_l0")
+            if name in own_masks:
+                getattr(cell, f"{name}_orig").copy_(source)
+                continue
             if hasattr(cell, f"{name}_orig"):
                 prune.remove(cell, name)
             getattr(cell, name).copy_(source)
@@ -94,27 +119,35 @@ class ReferenceStructuredRNN(nn.Module):
         self.cells = nn.ModuleList([recurrent_cell(cell, embedding, widths[0])])
         for index in range(1, len(widths)):
             self.cells.append(recurrent_cell(cell, widths[index - 1], widths[index]))
-            prune.custom_from_mask(self.cells[-1], "weight_ih", edge_mask(layered, index - 1, index).repeat(
+            prune.custom_from_mask(self.cells[-1], "weight_ih", wiring(layered, index - 1, index).repeat(
                 GATES[cell], 1))
-        self.skip_pairs = skip_pairs(layered)
+        self.skip_pairs = skip_paths(layered)
         self.skips = nn.ModuleList()
         for source, target in self.skip_pairs:
             self.skips.append(recurrent_cell(cell, widths[source], widths[target]))
-            prune.custom_from_mask(self.skips[-1], "weight_ih",
-                                   edge_mask(layered, source, target).repeat(GATES[cell], 1))
+            prune.custom_from_mask(self.skips[-1], "weight_ih", wiring(layered, source, target).repeat(GATES[cell], 1))
         order = [node for nodes in layered.layers for node in nodes]
         self.sink_index = [order.index(s) for s in layered.sinks]
         self.classifier = nn.Linear(len(layered.sinks), classes)
 
     @classmethod
     def like(cls, model: StructuredRNN, layered: LayeredDAG) -> ReferenceStructuredRNN:
-        """A reference with ``model``'s weights and masks (``layered``: the DAG ``model`` was built from)."""
+        """A reference with ``model``'s weights (``layered``: the DAG ``model`` was built from). The input weights
+        between DAG layers keep the reference's own wiring, not ``model``'s masks; other masks (e.g. pruned
+        hidden-to-hidden weights) are copied. A ``model`` whose skip paths are not the DAG's is refused."""
         reference = cls(layered, model.cell, model.embedding.num_embeddings, model.embedding.embedding_dim,
                         model.classifier.out_features)
         reference.embedding.load_state_dict(model.embedding.state_dict())
         reference.classifier.load_state_dict(model.classifier.state_dict())
-        for layer, cell in zip([*model.recurrent, *model.skips], [*reference.cells, *reference.skips], strict=True):
-            copy_layer_into_cell(layer, cell)
+        if sorted(map(tuple, model.skip_pairs)) != sorted(reference.skip_pairs):
+            raise ValueError(f"the model's skip paths {list(model.skip_pairs)} are not the DAG's "
+                             f"{reference.skip_pairs}")
+        skips = dict(zip(map(tuple, model.skip_pairs), model.skips, strict=True))
+        copy_layer_into_cell(model.recurrent[0], reference.cells[0])
+        for layer, cell in zip(model.recurrent[1:], reference.cells[1:], strict=True):
+            copy_layer_into_cell(layer, cell, own_masks=("weight_ih",))
+        for pair, cell in zip(reference.skip_pairs, reference.skips, strict=True):
+            copy_layer_into_cell(skips[pair], cell, own_masks=("weight_ih",))
         return reference
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:

@@ -41,3 +41,19 @@ rule nas:
     shell:
         "{SP} search --task {wildcards.task} --params {params.settings:q} --data {params.data}"
         " --out-table {output.table} --out-graph {output.graph} 2> {log}"
+
+
+rule nas_winner:
+    input:
+        data=nas_data,
+        table=rules.nas.output.table,
+    output:
+        f"{R}/nas/{{task}}/winner.parquet",
+    params:
+        settings=cli_json(winner_seeds="nas/winner_seeds", train="nas/train", seed="seed"),
+        data=nas_data_arg,
+    log:
+        f"{R}/logs/nas/{{task}}-winner.log",
+    shell:
+        "{SP} search-winner --task {wildcards.task} --params {params.settings:q} --data {params.data}"
+        " --table {input.table} --out {output} 2> {log}"

@@ -47,7 +47,13 @@ rule prune_rnn:
     output:
         f"{R}/rnn/pruning/{{cell}}/seed{{model_seed}}/{{target}}.parquet",
     params:
-        settings=cli_json(percents="rnn/prune/percents", retrain_epochs="rnn/prune/retrain_epochs", seed="seed"),
+        settings=cli_json(
+            percents="rnn/prune/percents",
+            retrain_epochs="rnn/prune/retrain_epochs",
+            retrain_lr="rnn/prune/retrain_lr",
+            retrain_optimizer="rnn/prune/retrain_optimizer",
+            seed="seed",
+        ),
     log:
         f"{R}/logs/rnn/prune-{{cell}}-seed{{model_seed}}-{{target}}.log",
     threads: 1
