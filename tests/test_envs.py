@@ -30,7 +30,7 @@ def _third_party_imports(files) -> set[str]:
     import ast
     import sys
 
-    local = {"sparsepipe", "conftest"} | {p.stem for p in (REPO / "bench").glob("*.py")}
+    local = {"sparsepipe"} | {p.stem for folder in ("bench", "tests") for p in (REPO / folder).glob("*.py")}
     names = set()
     for path in files:
         for node in ast.walk(ast.parse(path.read_text())):
