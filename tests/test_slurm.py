@@ -22,7 +22,7 @@ from sparsepipe import io, launch, units
 from sparsepipe.data.reber import generate_reber
 from sparsepipe.graphs import generate_graphs
 
-from conftest import REPO, tiny_config
+from conftest import REPO, tiny_config, unit_params
 
 pytestmark = [pytest.mark.slow, pytest.mark.slurm]
 
@@ -100,7 +100,8 @@ def test_a_failing_job_fails_the_command_with_the_remote_traceback(slurm_cluster
     out = tmp_path / "pruning.parquet"
     result = subprocess.run(
         ["sparsepipe", "--launch", json.dumps(_where(tmp_path)), "prune", "--model", str(tmp_path / "none.pt"),
-         "--method", "class_blinded", "--params", "{}", "--root", str(tmp_path), "--out", str(out)],
+         "--method", "class_blinded", "--params", json.dumps(unit_params("prune")), "--root", str(tmp_path),
+         "--out", str(out)],
         capture_output=True, text=True, check=False)
     assert result.returncode != 0
     assert "FailedJobError" in result.stderr
