@@ -11,8 +11,6 @@ changed configuration never does.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import math
 import time
@@ -24,6 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sparsepipe import io
 from sparsepipe.errors import ConfigError, SparsepipeError
 from sparsepipe.models.population import (
     FeedForwardPopulation,
@@ -146,11 +145,6 @@ def evaluate_members(population: nn.Module, tensors: tuple[torch.Tensor, ...], b
     return [Evaluation(accuracy=c / n, loss=x / n) for c, x in zip(correct.tolist(), loss.tolist(), strict=True)]
 
 
-def digest(*parts: Any) -> str:
-    """A short stable name for a population's checkpoint: its members and the settings they train with."""
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def train(candidates: Sequence[Candidate], train_split: tuple[torch.Tensor, ...],
           test_split: tuple[torch.Tensor, ...], *, make_optimizer: Callable[[Any], torch.optim.Optimizer],
           epochs: int, batch_size: int, batch_seed: int, populations: Mapping[str, Any], device: torch.device,
@@ -173,7 +167,7 @@ def train(candidates: Sequence[Candidate], train_split: tuple[torch.Tensor, ...]
         population = population_of([model for _, model in members]).to(device)
         path = None
         if checkpoint is not None:
-            name = digest(keys, [c.seed for c, _ in members], settings, epochs, batch_size, batch_seed)
+            name = io.settings_digest([keys, [c.seed for c, _ in members], settings, epochs, batch_size, batch_seed])
             path = f"{checkpoint}.{name}.partial"
         log.info("%s: population %d/%d of %d members (%s ... %s)", label, index, len(groups), len(members),
                  keys[0], keys[-1])

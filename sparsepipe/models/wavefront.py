@@ -201,10 +201,6 @@ class Wavefront(nn.Module):
         self.register_buffer("destination", torch.cat([i for part in parts for i in part]), persistent=False)
         self.workspace = Workspace()
 
-    def shapes(self) -> list[tuple[int, int, int]]:
-        """(paths, units, inputs) of every bucket, as :func:`workspace_bytes` takes them."""
-        return [(b.paths, b.units, b.inputs) for b in self.buckets]
-
     def pack(self, modules: Sequence[nn.RNNBase]) -> tuple[torch.Tensor, torch.Tensor]:
         """The paths' (masked) weights as the flat weight and bias blocks :meth:`run` takes. Differentiable:
         gradients flow back to each module's parameters (``*_orig`` where pruned)."""
@@ -225,11 +221,6 @@ class Wavefront(nn.Module):
         backward = torch.is_grad_enabled() and (embedded.requires_grad or weights.requires_grad
                                                 or bias.requires_grad)
         return _WavefrontFunction.apply(self, embedded.permute(1, 2, 0), weights, bias, steps, backward)
-
-    def workspace_bytes(self, batch: int, steps: int, element: int = 4) -> int:
-        """Bytes one training batch of ``batch`` strings and ``steps`` wavefront steps takes."""
-        return workspace_bytes(self.cell, self.outputs, self.embedding, self.shapes(), self.window, batch, steps,
-                               element)
 
     def read(self, outputs: torch.Tensor, lengths: torch.Tensor, layers: torch.Tensor, columns: torch.Tensor
              ) -> torch.Tensor:
