@@ -37,7 +37,7 @@ from sparsepipe.prune.magnitude import check_method
 from sparsepipe.prune.recurrent import prune_recurrent
 from sparsepipe.seeds import derive_seed, seed_everything
 from sparsepipe.sweep import prune_runs
-from sparsepipe.train import batches, evaluate, fit, make_optimizer, resolve_device
+from sparsepipe.train import Batcher, batches, evaluate, fit, make_optimizer, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +208,7 @@ def prune_rnn(model_path: str, target: str, settings: Mapping[str, Any], data: s
 def _train_shard(graphs_table: str, shard: int, settings: Mapping[str, Any], generator: str, family: str, out: str,
                  build: Callable[[dict[str, Any]], torch.nn.Module], train_split: tuple[torch.Tensor, ...],
                  test_split: tuple[torch.Tensor, ...], make_optimizer: Callable[[Any], torch.optim.Optimizer],
-                 device: torch.device, batcher: Any = None) -> None:
+                 device: torch.device, batcher: Batcher = batches) -> None:
     """Train this shard's graph-structured models (every ``shards``-th graph, ``replicates`` seeds each) as
     populations (:mod:`sparsepipe.populations`); one row per model.
 
@@ -243,7 +243,7 @@ def _train_shard(graphs_table: str, shard: int, settings: Mapping[str, Any], gen
             candidates, train_split, test_split, make_optimizer=make_optimizer, epochs=spec["epochs"],
             batch_size=spec["batch_size"], batch_seed=derive_seed(*key, "batches", replicate),
             populations=settings.get("populations"), device=device, checkpoint=f"{out}.population",
-            settings=settings, batcher=batcher or batches, label=f"{family} {generator} shard {shard}")
+            settings=settings, batcher=batcher, label=f"{family} {generator} shard {shard}")
         for finished in outcomes:
             for outcome in finished:
                 graph_id = outcome.key.rpartition("#")[0]
