@@ -9,8 +9,10 @@ the runs and percents of one dense net are averaged first).
 - Feed-forward: one-shot class-blinded and random pruning to 10, 20, 30% compression, 2 runs each, re-training as
   the default's ``ffn.prune.retrain`` (2 epochs) with ``lr`` (initial fraction or ``final``) and
   ``optimizer_state`` (keep / reset). ``lr 1.0, reset`` is how re-training worked before these settings.
-- Recurrent: i2h, h2h and both pruned by 10, 20, 30%, one re-training epoch (``rnn.prune.retrain_epochs``) with
-  ``retrain_lr`` (fraction of the training lr) and ``retrain_optimizer``.
+- Recurrent: dense nets trained at a constant learning rate or annealed (``rnn.train.schedule``), then i2h, h2h
+  and both pruned by 10, 20, 30%, one re-training epoch (``rnn.prune.retrain_epochs``) with ``retrain_lr``
+  (fraction of the training lr), ``retrain_optimizer`` and ``retrain_schedule``. Also prints, per setting, in how
+  many (net, target, percent) rows re-training lowered the accuracy, and the worst such row.
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ from scipy import stats
 from sparsepipe import io, units
 
 FFN_SETTINGS = [(1.0, "reset"), (1.0, "keep"), (0.3, "keep"), (0.1, "keep"), ("final", "keep"), ("final", "reset")]
-RNN_SETTINGS = [(1.0, "reset"), (1.0, "keep"), (0.3, "keep"), (0.1, "keep"), (0.1, "reset"), (0.03, "keep"),
-                (0.01, "keep")]
+# (dense training's rnn.train.schedule, retrain_lr, retrain_optimizer, retrain_schedule)
+RNN_SETTINGS = [("constant", 1.0, "reset", "constant"), ("constant", 0.3, "keep", "constant"),
+                ("constant", 0.3, "keep", "cosine"), ("cosine", 1.0, "reset", "constant"),
+                ("cosine", 0.3, "keep", "constant"), ("cosine", 0.3, "keep", "cosine"),
+                ("cosine", 1.0, "keep", "cosine"), ("cosine", 0.1, "keep", "cosine")]
 
 
 def interval(values: np.ndarray) -> str:
@@ -54,6 +59,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=3, help="dense nets per architecture")
     parser.add_argument("--skip-ffn", action="store_true")
     parser.add_argument("--skip-rnn", action="store_true")
+    parser.add_argument("--out", help="write the recurrent rows (one per net, target, percent, setting) here")
     args = parser.parse_args()
     config = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())
     with tempfile.TemporaryDirectory() as tmp:
@@ -78,24 +84,36 @@ def main() -> None:
             data = tmp / "reber.parquet"
             units.reber({"reber": config["reber"], "seed": config["seed"]}, str(data))
             rows = []
+            rnn_prune = config["rnn"]["prune"]
             for cell in config["rnn"]["cells"]:
                 for seed in range(args.seeds):
-                    model = tmp / f"{cell}{seed}.pt"
-                    units.train_rnn(cell, seed, {"hidden": config["rnn"]["hidden"], "train": config["rnn"]["train"],
-                                                 "seed": config["seed"]}, str(data), str(model), str(tmp / "t.parquet"),
-                                    device="cpu")
-                    for lr, state in RNN_SETTINGS:
-                        for target in ("i2h", "h2h", "both"):
-                            out = tmp / "prune.parquet"
-                            units.prune_rnn(str(model), target, {
-                                "percents": [10, 20, 30], "retrain_epochs": config["rnn"]["prune"]["retrain_epochs"],
-                                "retrain_lr": lr, "retrain_optimizer": state, "seed": config["seed"]},
-                                str(data), str(out), device="cpu")
-                            rows.append(io.read_table(out).assign(setting=f"lr x{lr}, {state}"))
+                    for dense_schedule in dict.fromkeys(setting[0] for setting in RNN_SETTINGS):
+                        model = tmp / f"{cell}{seed}-{dense_schedule}.pt"
+                        units.train_rnn(cell, seed, {"hidden": config["rnn"]["hidden"], "train": config["rnn"]["train"]
+                                                     | {"schedule": dense_schedule}, "seed": config["seed"]},
+                                        str(data), str(model), str(tmp / "t.parquet"), device="cpu")
+                        for schedule, lr, state, retrain_schedule in RNN_SETTINGS:
+                            if schedule != dense_schedule:
+                                continue
+                            for target in ("i2h", "h2h", "both"):
+                                out = tmp / "prune.parquet"
+                                units.prune_rnn(str(model), target, {
+                                    "percents": [10, 20, 30], "retrain_epochs": rnn_prune["retrain_epochs"],
+                                    "retrain_lr": lr, "retrain_optimizer": state, "retrain_schedule": retrain_schedule,
+                                    "seed": config["seed"]}, str(data), str(out), device="cpu")
+                                rows.append(io.read_table(out).assign(
+                                    setting=f"{schedule}; x{lr} {state} {retrain_schedule}"))
             table = pd.concat(rows)
+            if args.out:
+                io.write_table(table, args.out)
             summarize(table, ["mode", "model_seed"], "Reber, all cells, i2h/h2h/both at 10/20/30%")
             for cell, group in table.groupby("mode"):
                 summarize(group, ["mode", "model_seed"], f"Reber {cell}")
+            lowered = (table.assign(gain=table["acc_retrained"] - table["acc_pruned"])
+                       .groupby("setting", sort=False)["gain"].agg(rows="size", lowered=lambda g: int((g < 0).sum()),
+                                                                   worst="min"))
+            print("\nrows (net, target, percent) where re-training lowered test accuracy, per setting:")
+            print(lowered.to_string())
 
 
 if __name__ == "__main__":

@@ -278,7 +278,7 @@ UNIT_PARAMS: dict[str, dict[str, str]] = {
     "train-rnn": {"hidden": "rnn/hidden", "train": "rnn/train", "seed": "seed"},
     "prune-rnn": {"percents": "rnn/prune/percents", "retrain_epochs": "rnn/prune/retrain_epochs",
                   "retrain_lr": "rnn/prune/retrain_lr", "retrain_optimizer": "rnn/prune/retrain_optimizer",
-                  "seed": "seed"},
+                  "retrain_schedule": "rnn/prune/retrain_schedule", "seed": "seed"},
     "search-winner": {"winner_seeds": "nas/winner_seeds", "train": "nas/train", "seed": "seed"},
     "train-structured": {"train": "structure/train", "shards": "structure/shards",
                          "replicates": "structure/replicates", "populations": "populations", "seed": "seed"},

@@ -135,7 +135,8 @@ def train_rnn(cell: str, model_seed: int, settings: Mapping[str, Any], data: str
     optimizer = _adam(model, settings["train"]["lr"])
     fit(model, optimizer, train, settings["train"]["epochs"], settings["train"]["batch_size"], seed,
         checkpoint=f"{out_model}.partial", label=f"rnn {cell} seed {model_seed}", batcher=bucketed_batches,
-        settings={"cell": cell, "model_seed": model_seed, **settings})
+        settings={"cell": cell, "model_seed": model_seed, **settings},
+        anneal=settings["train"].get("schedule", "constant") == "cosine")
     result = evaluate(model, test, batcher=bucketed_batches)
     acc, loss, seconds = result.accuracy, result.loss, time.perf_counter() - start
     config = {"cell": cell, "model_seed": model_seed, "seed": seed, **settings}
@@ -172,7 +173,10 @@ def prune_rnn(model_path: str, target: str, settings: Mapping[str, Any], data: s
     Re-training uses Adam at ``retrain_lr`` times the training's learning rate, starting from the dense training's
     final Adam moments (``retrain_optimizer: keep``) or from fresh ones (``reset``). A fresh Adam at the full
     learning rate takes steps of about ``lr`` per weight from its first batch on and undid what light pruning left:
-    a GRU with 10% of its input weights pruned fell from 98.0% to 93.8% by re-training (docs/statistics.md)."""
+    a GRU with 10% of its input weights pruned fell from 98.0% to 93.8% by re-training (docs/statistics.md).
+    ``retrain_schedule: cosine`` anneals that rate to 0 over the re-training (as ``rnn.train.schedule: cosine``
+    does for dense training), so that a re-trained net, like its dense net, ends settled rather than wherever
+    Adam's last steps left it."""
     _threads(threads)
     checkpoint = _model_checkpoint(model_path, "rnn")
     config = checkpoint["config"]
@@ -193,7 +197,7 @@ def prune_rnn(model_path: str, target: str, settings: Mapping[str, Any], data: s
         if settings["retrain_epochs"]:
             fit(model, optimizer, train, settings["retrain_epochs"],
                 config["train"]["batch_size"], seed, label=f"{config['cell']} {target} {percent}%",
-                batcher=bucketed_batches)
+                batcher=bucketed_batches, anneal=settings.get("retrain_schedule", "constant") == "cosine")
         rows.append({"mode": config["cell"], "model_seed": config["model_seed"], "target": target,
                      "percent": float(percent), "acc_dense": dense_acc, "acc_pruned": pruned,
                      "acc_retrained": evaluate(model, test, batcher=bucketed_batches).accuracy,

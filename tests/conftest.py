@@ -26,7 +26,7 @@ TINY_OVERRIDES: dict[str, Any] = {
     "rnn": {"cells": ["gru"], "seeds": [0], "hidden": [8],
             "train": {"embedding": 4, "epochs": 2, "batch_size": 32, "lr": 0.02},
             "prune": {"targets": ["i2h", "both"], "percents": [50, 100], "retrain_epochs": 1,
-                      "retrain_lr": 0.3, "retrain_optimizer": "keep"}},
+                      "retrain_lr": 0.3, "retrain_optimizer": "keep", "retrain_schedule": "cosine"}},
     "structure": {"cells": ["gru"], "shards": 1, "replicates": 1,
                   "train": {"embedding": 4, "epochs": 2, "batch_size": 32, "lr": 0.02},
                   "ffn": {"datasets": ["digits"], "train": {"optimizer": "adam", "epochs": 2, "batch_size": 64,

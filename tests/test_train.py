@@ -4,7 +4,7 @@ import torch
 from sparsepipe.data.vision import load_vision
 from sparsepipe.errors import ConfigError
 from sparsepipe.models.ffn import MLP
-from sparsepipe.train import evaluate, fit, resolve_device
+from sparsepipe.train import cosine_factor, evaluate, fit, resolve_device
 
 
 def _setup():
@@ -23,9 +23,10 @@ def test_training_learns_digits():
     assert [h["epoch"] for h in history] == [1, 2, 3, 4, 5]
 
 
-def test_a_killed_training_resumes_from_its_checkpoint_with_the_same_result(tmp_path):
+@pytest.mark.parametrize("anneal", [False, True])
+def test_a_killed_training_resumes_from_its_checkpoint_with_the_same_result(tmp_path, anneal):
     data, model, optimizer = _setup()
-    fit(model, optimizer, (data.x_train, data.y_train), 4, 32, seed=1)
+    fit(model, optimizer, (data.x_train, data.y_train), 4, 32, seed=1, anneal=anneal)
     uninterrupted = model.state_dict()
 
     checkpoint = tmp_path / "model.pt.partial"
@@ -40,18 +41,42 @@ def test_a_killed_training_resumes_from_its_checkpoint_with_the_same_result(tmp_
 
     optimizer.step = dies_in_epoch_three
     with pytest.raises(KeyboardInterrupt):
-        fit(model, optimizer, (data.x_train, data.y_train), 4, 32, seed=1, checkpoint=checkpoint)
+        fit(model, optimizer, (data.x_train, data.y_train), 4, 32, seed=1, checkpoint=checkpoint, anneal=anneal)
     assert checkpoint.is_file()
 
     data, model, optimizer = _setup()
-    history = fit(model, optimizer, (data.x_train, data.y_train), 4, 32, seed=1, checkpoint=checkpoint)
+    history = fit(model, optimizer, (data.x_train, data.y_train), 4, 32, seed=1, checkpoint=checkpoint,
+                  anneal=anneal)
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
     assert not checkpoint.exists()
     for name, tensor in uninterrupted.items():
         torch.testing.assert_close(model.state_dict()[name], tensor, rtol=0, atol=0)
     data, model, optimizer = _setup()
-    fit(model, optimizer, (data.x_train, data.y_train), 4, 32, seed=2)
+    fit(model, optimizer, (data.x_train, data.y_train), 4, 32, seed=2, anneal=anneal)
     assert any(not torch.equal(model.state_dict()[name], tensor) for name, tensor in uninterrupted.items())
+
+
+def test_anneal_takes_the_learning_rate_from_its_start_value_to_zero_by_examples_seen():
+    data, model, optimizer = _setup()
+    seen, step = [], optimizer.step
+
+    def record(*args, **kwargs):
+        seen.append(optimizer.param_groups[0]["lr"])
+        return step(*args, **kwargs)
+
+    optimizer.step = record
+    history = fit(model, optimizer, (data.x_train, data.y_train), 2, 32, seed=1, anneal=True)
+    assert seen[0] == pytest.approx(0.05)
+    assert all(later <= earlier for earlier, later in zip(seen, seen[1:], strict=False))
+    assert seen[-1] < 0.001 * 0.05  # the last batch of the last epoch
+    per_epoch = len(seen) // 2
+    assert seen[per_epoch] == pytest.approx(0.05 * cosine_factor(0.5), rel=1e-9)  # first batch of epoch 2
+    assert history[0]["lr"] > history[1]["lr"]
+    assert cosine_factor(0.0) == 1.0 and cosine_factor(0.5) == pytest.approx(0.5) and cosine_factor(1.0) == 0.0
+
+    data, model, optimizer = _setup()
+    fit(model, optimizer, (data.x_train, data.y_train), 2, 32, seed=1)
+    assert optimizer.param_groups[0]["lr"] == 0.05  # without anneal the rate is left alone
 
 
 def test_device_resolution():

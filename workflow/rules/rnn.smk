@@ -52,6 +52,7 @@ rule prune_rnn:
             retrain_epochs="rnn/prune/retrain_epochs",
             retrain_lr="rnn/prune/retrain_lr",
             retrain_optimizer="rnn/prune/retrain_optimizer",
+            retrain_schedule="rnn/prune/retrain_schedule",
             seed="seed",
         ),
     log:
