@@ -13,7 +13,8 @@ Adam, on one thread:
 Throughput is model-epochs per second: ``--batches`` batches per model are timed and scaled to the epoch (147
 batches); the reference times a random sample of ``--sample`` models and scales to all of them. Target on the
 2-core machine: population >= 5x the reference. The last line estimates the paper-scale study (4 cells x 200
-graphs x 15 epochs) from the measured throughputs, as two such processes side by side on two cores.
+graphs x 15 epochs) from the measured throughputs, as two such processes side by side on two cores (one process
+with ``--device cuda``: then both sides run on the GPU, timed to the end of each batch's work by ``loss.item()``).
 """
 
 from __future__ import annotations
@@ -57,13 +58,16 @@ def models(cell: str, indices: list[int], seed: int) -> list[StructuredRNN]:
     return out
 
 
-def train_batches(model: torch.nn.Module, data: tuple[torch.Tensor, ...], count: int, seed: int) -> float:
+def train_batches(model: torch.nn.Module, data: tuple[torch.Tensor, ...], count: int, seed: int,
+                  device: torch.device) -> float:
     """Seconds for ``count`` training batches (after one warm-up batch), the loop of sparsepipe.train.fit."""
+    model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.001, fused=True)
     criterion = population_loss if not isinstance(model, StructuredRNN) else torch.nn.functional.cross_entropy
     iterator = bucketed_batches(data, BATCH, torch.Generator().manual_seed(seed))
     start = None
-    for step, (tokens, lengths, labels) in enumerate(iterator):
+    for step, batch in enumerate(iterator):
+        tokens, lengths, labels = (t.to(device) for t in batch)
         if step == 1:
             start = time.perf_counter()
         if step == count + 1:
@@ -72,7 +76,7 @@ def train_batches(model: torch.nn.Module, data: tuple[torch.Tensor, ...], count:
         loss = criterion(model(tokens, lengths), labels)
         loss.backward()
         optimizer.step()
-        loss.item()
+        loss.item()  # waits for the device
     return time.perf_counter() - start
 
 
@@ -84,7 +88,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=10, help="batches timed per model / population")
     parser.add_argument("--memory-gb", type=float, default=2.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="cpu (the target's machine) or cuda")
     args = parser.parse_args()
+    device = torch.device(args.device)
     torch.set_num_threads(1)
     strings = generate_reber(STRINGS, 10, 20, seed=args.seed, invalid={"near_miss": 0.5, "other_grammar": 0.5})
     split = tensors_of(strings, "train", "reber")
@@ -92,24 +98,27 @@ def main() -> None:
     per_epoch = -(-STRINGS // BATCH)
     sample = sorted(random.Random(args.seed).sample(range(args.graphs), min(args.sample, args.graphs)))
     print(f"{args.graphs} paper-drawn graphs (n in [10, 50]), {STRINGS} strings, batch {BATCH} bucketed on both "
-          f"sides, 1 thread, {args.batches} batches timed (scaled to {per_epoch}/epoch)")
+          f"sides, 1 thread, {args.device}, {args.batches} batches timed (scaled to {per_epoch}/epoch)")
     throughput = {}
     for cell in args.cells:
-        alone = sum(train_batches(m, data, args.batches, args.seed) for m in models(cell, sample, args.seed))
+        alone = sum(train_batches(m, data, args.batches, args.seed, device) for m in models(cell, sample, args.seed))
         alone_rate = len(sample) * args.batches / per_epoch / alone
         everyone = models(cell, list(range(args.graphs)), args.seed)
         pairs = [(Candidate(f"{i:04d}", i, None), m) for i, m in enumerate(everyone)]
         groups = group(pairs, BATCH, int(split.lengths.max()), "auto", args.memory_gb)
         together = 0.0
         for members in groups:
-            together += train_batches(population_of([m for _, m in members]), data, args.batches, args.seed)
+            together += train_batches(population_of([m for _, m in members]), data, args.batches, args.seed,
+                                      device)
         rate = args.graphs * args.batches / per_epoch / together
         throughput[cell] = rate
         print(f"{cell:8s} one at a time {alone_rate:6.2f} model-epochs/s; population {rate:6.2f} model-epochs/s "
               f"({len(groups)} populations, sizes {[len(g) for g in groups]}): {rate / alone_rate:.1f}x", flush=True)
     mean = sum(throughput.values()) / len(throughput)
-    hours = CELLS * GRAPHS * EPOCHS / (2 * mean) / 3600
-    print(f"paper-scale study (4 cells x 200 graphs x 15 epochs, two processes): ~{60 * hours:.0f} min of training "
+    processes = 2 if device.type == "cpu" else 1  # two cores, or one GPU
+    hours = CELLS * GRAPHS * EPOCHS / (processes * mean) / 3600
+    print(f"paper-scale study (4 cells x 200 graphs x 15 epochs, {processes} process(es)): ~{60 * hours:.0f} min of "
+          f"training "
           f"at the mean measured population throughput (cells measured: {', '.join(throughput)})")
 
 
