@@ -172,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
               settings=False)
     for name in REPORT_INPUTS:
         p.add_argument(f"--{name.replace('_', '-')}", required=True, dest=f"in_{name}")
+    for name in REPORT_LISTS:
+        p.add_argument(f"--{name}", nargs="*", default=[], dest=f"in_{name}", help="one path per search task")
     for name in REPORT_OUTPUTS:
         p.add_argument(f"--out-{name.replace('_', '-')}", required=True, dest=f"out_{name}")
 
@@ -186,14 +188,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 REPORT_INPUTS = ("pruning", "summary", "comparisons", "rnn_pruning", "runs", "scores", "predictions", "importance")
-REPORT_OUTPUTS = ("pruning", "rnn_pruning", "structure", "predictors", "importance", "predicted", "paper_table",
-                  "paper_html")
+REPORT_LISTS = ("searches", "winners")  # the search tasks' individuals and winner tables, in the same order
+REPORT_OUTPUTS = ("pruning", "rnn_pruning", "structure", "predictors", "importance", "predicted", "search",
+                  "paper_table", "paper_html")
 
 
 def _report(**kwargs: Any) -> None:
     from sparsepipe import report
 
-    report.build({n: kwargs[f"in_{n}"] for n in REPORT_INPUTS}, {n: kwargs[f"out_{n}"] for n in REPORT_OUTPUTS})
+    report.build({n: kwargs[f"in_{n}"] for n in (*REPORT_INPUTS, *REPORT_LISTS)},
+                 {n: kwargs[f"out_{n}"] for n in REPORT_OUTPUTS})
 
 
 def _validate_config(config_paths: Sequence[str], base: str | None = None, merge_base: bool = True) -> None:

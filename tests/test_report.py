@@ -44,3 +44,23 @@ def test_without_the_papers_combination_the_row_says_so(tmp_path):
                            for f in ("all", "nodes_edges") for t in ("single", "replicate_mean")])
     predictors_figure(scores, str(tmp_path / "p.png"))  # both targets: one panel of single-seed bars, no crash
     assert (tmp_path / "p.png").stat().st_size > 0
+
+
+def test_the_search_is_reported_by_its_winner_on_test_data_not_by_its_maximum(tmp_path):
+    from sparsepipe.report import search_figure, search_rows
+
+    individuals = pd.DataFrame({"trained": [True, True, False, True, True],
+                                "measured": [0.70, 0.91, np.nan, 0.85, 0.99]})  # 0.99: one lucky draw
+    winner = pd.DataFrame({"task": "ffn_digits", "search_fitness": 0.99, "val_acc": [0.90, 0.92, 0.88],
+                           "test_acc": [0.89, 0.91, 0.87]})
+    (row,) = search_rows([winner])
+    assert row["runs"] == 3 and row["dataset"] == "ffn_digits"
+    assert row["sparsepipe"].startswith("test 89.00% ± 2.00 over 3 fresh seeds (validation 90.00% ± 2.00")
+    assert "fitness of it 99.00%" in row["sparsepipe"]
+    assert row["verdict"] == "the search's maximum overstates the winner by +10.00 points"
+    table = paper_table(pd.DataFrame(columns=["method"]), pd.DataFrame(columns=["comparison"]),
+                        pd.DataFrame([_score("rnn_gru", "random_forest", "all", 0.7)]), [winner])
+    assert table["dataset"].tolist()[-1] == "ffn_digits"
+    search_figure([individuals], [winner], str(tmp_path / "search.png"))
+    search_figure([], [], str(tmp_path / "none.png"))
+    assert (tmp_path / "search.png").stat().st_size > (tmp_path / "none.png").stat().st_size > 0

@@ -101,7 +101,7 @@ def test_the_run_ends_with_the_report_and_every_figure_it_promises(workdir):
     report = (workdir / "results/report.html").read_text()
     figures = sorted((workdir / "results/figures").glob("*.png"))
     assert [f.name for f in figures] == ["importance.png", "predicted.png", "predictors.png", "pruning.png",
-                                         "rnn_pruning.png", "structure.png"]
+                                         "rnn_pruning.png", "search.png", "structure.png"]
     for figure in figures:
         assert figure.name in report
         data = figure.read_bytes()
@@ -110,7 +110,10 @@ def test_the_run_ends_with_the_report_and_every_figure_it_promises(workdir):
         assert width > 300 and height > 150
     assert "paper_vs_sparsepipe.html" in report
     table = pd.read_parquet(workdir / "results/paper_vs_sparsepipe.parquet")
-    assert len(table) == 3 and table["verdict"].str.len().gt(0).all()
+    assert len(table) == 4 and table["verdict"].str.len().gt(0).all()
+    search = table[table["dataset"] == "ffn_digits"].iloc[0]  # the search's winner, on test data
+    winner = pd.read_parquet(workdir / "results/nas/ffn_digits/winner.parquet")
+    assert search["runs"] == 2 and f"test {100 * winner['test_acc'].mean():.2f}%" in search["sparsepipe"]
 
 
 def test_nothing_is_rerun_without_a_change(workdir):

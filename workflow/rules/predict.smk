@@ -73,6 +73,8 @@ rule report:
         scores=f"{R}/predict/scores.parquet",
         predictions=f"{R}/predict/predictions.parquet",
         importance=f"{R}/predict/importance.parquet",
+        searches=expand(f"{R}/nas/{{task}}/individuals.parquet", task=config["nas"]["tasks"]),  # rules in nas.smk
+        winners=expand(f"{R}/nas/{{task}}/winner.parquet", task=config["nas"]["tasks"]),
     output:
         pruning=report(f"{R}/figures/pruning.png", caption="../report/pruning.rst", category="1 Pruning"),
         rnn_pruning=report(f"{R}/figures/rnn_pruning.png", caption="../report/rnn_pruning.rst", category="1 Pruning"),
@@ -80,6 +82,7 @@ rule report:
         predictors=report(f"{R}/figures/predictors.png", caption="../report/predictors.rst", category="3 Prediction"),
         importance=report(f"{R}/figures/importance.png", caption="../report/importance.rst", category="3 Prediction"),
         predicted=report(f"{R}/figures/predicted.png", caption="../report/predicted.rst", category="3 Prediction"),
+        search=report(f"{R}/figures/search.png", caption="../report/search.rst", category="4 Search"),
         paper_table=f"{R}/paper_vs_sparsepipe.parquet",
         paper_html=report(f"{R}/paper_vs_sparsepipe.html", caption="../report/paper.rst", category="0 Paper"),
     log:
@@ -89,6 +92,7 @@ rule report:
         " --pruning {input.pruning} --summary {input.summary} --comparisons {input.comparisons}"
         " --rnn-pruning {input.rnn_pruning} --runs {input.runs} --scores {input.scores}"
         " --predictions {input.predictions} --importance {input.importance}"
+        " --searches {input.searches} --winners {input.winners} --out-search {output.search}"
         " --out-pruning {output.pruning} --out-rnn-pruning {output.rnn_pruning} --out-structure {output.structure}"
         " --out-predictors {output.predictors} --out-importance {output.importance}"
         " --out-predicted {output.predicted} --out-paper-table {output.paper_table}"
