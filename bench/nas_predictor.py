@@ -35,6 +35,7 @@ from sparsepipe.seeds import derive_seed
 TRAIN = {"ffn_fashion_mnist": {"epochs": 2, "batch_size": 64, "lr": 0.01, "train_samples": 3000, "embedding": 8},
          "rnn_gru": {"epochs": 3, "batch_size": 64, "lr": 0.02, "train_samples": 8000, "embedding": 8}}
 REBER_STRINGS = 10_000  # 8,000 to train on, 2,000 to validate
+REBER_TEST = 2_000  # the winners' test split (the search never sees it)
 CHOICES = {"barabasi_albert": {"nodes": [12, 20, 30], "m": [1, 2, 3]},
            "watts_strogatz": {"nodes": [12, 20, 30], "k": [2, 4, 6], "p": [0.1, 0.3, 0.6]}}
 
@@ -66,7 +67,8 @@ def main() -> None:
             data = str(folder / "vision")
         else:
             data = str(folder / "reber.parquet")
-            strings = generate_reber(REBER_STRINGS, 10, 20, seed=0, invalid={"near_miss": 0.5, "other_grammar": 0.5})
+            strings = generate_reber(REBER_STRINGS, REBER_TEST, 20, seed=0,
+                                     invalid={"near_miss": 0.5, "other_grammar": 0.5})
             io.write_table(strings, data)
         curves: dict[str, list[np.ndarray]] = {}
         per_seed: dict[str, list[float]] = {}  # guided trainings to the unguided best over the unguided search's
