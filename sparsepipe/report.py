@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from sparsepipe import io  # noqa: E402
+from sparsepipe import io, nas  # noqa: E402
 from sparsepipe.analysis import at_compression  # noqa: E402
 
 COMPRESSION_GRID = np.round(np.arange(0.05, 0.99, 0.025), 3)
@@ -223,13 +223,13 @@ def search_figure(searches: Sequence[pd.DataFrame], winners: Sequence[pd.DataFra
         return _empty(out, "no search configured (nas.tasks)")
     fig, axes = plt.subplots(1, len(winners), figsize=(4.4 * len(winners), 3.4), squeeze=False)
     for ax, individuals, winner in zip(axes.flat, searches, winners, strict=True):
-        curve = 100 * individuals[individuals["trained"]]["measured"].cummax().to_numpy()  # nas.best_so_far
+        curve = 100 * nas.best_so_far(individuals)
         ax.step(np.arange(1, len(curve) + 1), curve, where="post", label="search: best validation fitness")
-        end = len(curve) + max(1.0, 0.06 * len(curve))
-        for offset, column, label, colour in ((0.0, "val_acc", "winner, fresh seeds: validation", "tab:orange"),
-                                              (0.5, "test_acc", "winner, fresh seeds: test", "tab:green")):
+        gap = max(1.0, 0.06 * len(curve))  # the winner's points sit just right of the curve's end
+        for offset, column, label, colour in ((1.0, "val_acc", "winner, fresh seeds: validation", "tab:orange"),
+                                              (1.5, "test_acc", "winner, fresh seeds: test", "tab:green")):
             values = 100 * winner[column]
-            ax.errorbar([end + offset * max(1.0, 0.06 * len(curve))], [values.mean()],
+            ax.errorbar([len(curve) + offset * gap], [values.mean()],
                         yerr=[values.std(ddof=1) if len(values) > 1 else 0.0], fmt="o", color=colour, capsize=3,
                         label=f"{label} (n = {len(values)})")
         ax.set(xlabel="trainings", ylabel="accuracy (%)", title=str(winner["task"].iloc[0]))

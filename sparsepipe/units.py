@@ -442,17 +442,19 @@ def fit_predictors(runs_paths: Sequence[str], settings: Mapping[str, Any], out_s
 
 @functools.lru_cache(maxsize=4)
 def _nas_data(task: str, data: str, samples: int, seed: int
-              ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
-    """Training and validation tensors of a search task (loaded once per process)."""
+              ) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
+    """Training, validation and test tensors of a search task (loaded once per process). The search's fitness is
+    on the validation split; only its winner's fresh trainings are tested."""
     generator = torch.Generator().manual_seed(seed)
     if task.startswith("ffn_"):
         vision = load_vision(task.removeprefix("ffn_"), 0.2, seed, data)
         keep = torch.randperm(len(vision.y_train), generator=generator)[:samples]
-        return (vision.x_train[keep], vision.y_train[keep]), (vision.x_val, vision.y_val)
-    train, _ = _reber_splits(data)
+        return (vision.x_train[keep], vision.y_train[keep]), (vision.x_val, vision.y_val), (vision.x_test,
+                                                                                            vision.y_test)
+    train, test = _reber_splits(data)
     order = torch.randperm(len(train[-1]), generator=generator)
     cut = min(samples, int(0.8 * len(order)))
-    return tuple(t[order[:cut]] for t in train), tuple(t[order[cut:]] for t in train)
+    return tuple(t[order[:cut]] for t in train), tuple(t[order[cut:]] for t in train), test
 
 
 def train_candidates(task: str, genomes: Sequence[str], seeds: Sequence[int], settings: Mapping[str, Any],
@@ -462,7 +464,7 @@ def train_candidates(task: str, genomes: Sequence[str], seeds: Sequence[int], se
     differences come from structure and initialisation, not from the order of batches)."""
     torch.set_num_threads(1)
     spec = settings["train"]
-    train, validation = _nas_data(task, data, spec["train_samples"], derive_seed(settings["seed"], "nas-data"))
+    train, validation, _ = _nas_data(task, data, spec["train_samples"], derive_seed(settings["seed"], "nas-data"))
     recurrent = not task.startswith("ffn_")
 
     def build(genome: str) -> torch.nn.Module:
@@ -516,23 +518,13 @@ def search_architectures(task: str, settings: Mapping[str, Any], data: str, out_
 WINNER_COLUMNS = ["task", "genome", "search_fitness", "winner_seed", "val_acc", "test_acc", "seconds"]
 
 
-def _nas_test(task: str, data: str, seed: int) -> tuple[torch.Tensor, ...]:
-    """The test split of a search task (never seen by the search: its fitness is on validation data)."""
-    if task.startswith("ffn_"):
-        vision = load_vision(task.removeprefix("ffn_"), 0.2, seed, data)
-        return vision.x_test, vision.y_test
-    return _reber_splits(data)[1]
-
-
 def retrain_searched(task: str, genome: str, seed: int, settings: Mapping[str, Any], data: str
                      ) -> tuple[float, float]:
     """One fresh training of a searched structure, as the search trained it (same data, epochs, optimiser), with a
     seed the search never used; returns its validation and test accuracy."""
     torch.set_num_threads(1)
     spec = settings["train"]
-    data_seed = derive_seed(settings["seed"], "nas-data")
-    train, validation = _nas_data(task, data, spec["train_samples"], data_seed)
-    test = _nas_test(task, data, data_seed)
+    train, validation, test = _nas_data(task, data, spec["train_samples"], derive_seed(settings["seed"], "nas-data"))
     seed_everything(seed)
     structure = nas.layered(nas.Genome.from_json(genome))
     if task.startswith("ffn_"):
@@ -556,18 +548,16 @@ def search_winner(task: str, settings: Mapping[str, Any], data: str, table: str,
     and test accuracy, beside the search's fitness of the same genome.
     """
     individuals = io.read_table(table, ("genome", "measured", "trained"))
-    trained = individuals[individuals["trained"]]
-    best = trained.loc[trained["measured"].idxmax()]  # the genome of nas.best_genome
-    genome = nas.Genome.from_json(best["genome"]).to_json()
+    genome, fitness = nas.best_genome(individuals).to_json(), float(nas.best_so_far(individuals)[-1])
     seeds = [derive_seed(settings["seed"], "nas-winner", task, i) for i in range(settings["winner_seeds"])]
     start = time.perf_counter()
     calls = [{"task": task, "genome": genome, "seed": s, "settings": settings, "data": data} for s in seeds]
     results = launch.run_array(retrain_searched, calls, where=where, folder=jobs_folder, name=f"nas-winner-{task}")
     seconds = (time.perf_counter() - start) / len(seeds)
-    rows = pd.DataFrame([{"task": task, "genome": genome, "search_fitness": float(best["measured"]),
+    rows = pd.DataFrame([{"task": task, "genome": genome, "search_fitness": fitness,
                           "winner_seed": s, "val_acc": val, "test_acc": test, "seconds": seconds}
                          for s, (val, test) in zip(seeds, results, strict=True)], columns=WINNER_COLUMNS)
     io.write_table(rows, out)
     log.info("%s winner: search fitness %.4f; %d fresh seeds: validation %.4f ± %.4f, test %.4f ± %.4f", task,
-             best["measured"], len(rows), rows["val_acc"].mean(), rows["val_acc"].std(), rows["test_acc"].mean(),
+             fitness, len(rows), rows["val_acc"].mean(), rows["val_acc"].std(), rows["test_acc"].mean(),
              rows["test_acc"].std())
