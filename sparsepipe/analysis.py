@@ -11,11 +11,20 @@ differences, and test and bound the mean over dense nets: ``n_dense_nets`` is th
 95% t-interval of the mean difference over dense nets, ``t_pvalue`` the paired t-test over dense nets (with one dense
 net there is no interval and no test: NaN). ``pairs`` counts the runs behind them; ``runs_std_difference`` is the
 spread of the differences within dense nets, for reference only.
+
+Verdicts (:func:`verdict`, :func:`verdict_text`) are the one place where a comparison becomes words, for the report
+and the README's tables. A claim is a difference ``a − b`` above (or below) a margin (:class:`Claim`; the paper's
+"class-blinded ends 0.5 points above dense" is ``Claim(margin=0.005)``). With the 95% interval over the units (dense
+nets; search seeds for the search): *shown* when the interval lies wholly on the claimed side of the margin,
+*contradicted* when it lies wholly on the other side, *not shown* when it straddles the margin, and *too few dense
+nets* with fewer than 2 units (no interval). The mean difference alone decides nothing. :func:`structure_verdict`
+and :func:`search_verdict` word the report's other rows.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -123,3 +132,89 @@ def paper_check(pruning: pd.DataFrame, target: float = 0.8) -> tuple[pd.DataFram
             comparisons.append(compare_methods(runs, "class_blinded", "class_uniform"))
     table = pd.concat(comparisons, ignore_index=True) if comparisons else pd.DataFrame()
     return summary, table
+
+
+# --- verdicts: a comparison in words ------------------------------------------------------------------------------
+
+SHOWN, NOT_SHOWN, CONTRADICTED = "shown", "not shown", "contradicted"
+MIN_UNITS = 2  # an interval needs at least two units
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The claim ``a − b > margin`` (``side="above"``) or ``a − b < margin`` (``side="below"``), in accuracy
+    fractions: ``Claim(margin=0.005)`` is "a ends more than 0.5 points above b"."""
+
+    margin: float = 0.0
+    side: str = "above"
+
+    def __post_init__(self) -> None:
+        if self.side not in ("above", "below"):
+            raise ValueError(f"Claim.side: expected 'above' or 'below', got {self.side!r}")
+
+
+PAPER_CLAIMS: dict[str, Claim] = {
+    "class_blinded vs dense": Claim(margin=0.005),  # 97.5% pruned and re-trained against 97.0% dense (MNIST)
+    "class_blinded vs class_uniform": Claim(),  # "class-uniform is significantly worse"
+}
+
+
+def too_few(unit: str = "dense nets") -> str:
+    return f"too few {unit}"
+
+
+def verdict(low: float, high: float, n: int, claim: Claim = Claim(), unit: str = "dense nets") -> str:
+    """``shown``, ``not shown``, ``contradicted`` or ``too few <unit>``: where the 95% interval ``[low, high]``
+    over ``n`` units lies against the claim's margin (see the module's docstring)."""
+    if n < MIN_UNITS:
+        return too_few(unit)
+    if low != low or high != high:  # no interval (NaN): nothing is shown
+        return NOT_SHOWN
+    claimed, other = (low > claim.margin, high < claim.margin) if claim.side == "above" else (
+        high < claim.margin, low > claim.margin)
+    return SHOWN if claimed else CONTRADICTED if other else NOT_SHOWN
+
+
+def _points(value: float) -> str:
+    return f"{100 * value:+.2f}"
+
+
+def verdict_text(low: float, high: float, n: int, claim: Claim = Claim(), unit: str = "dense nets") -> str:
+    """:func:`verdict` with its reason, e.g. ``shown: the 95% interval over 5 dense nets, [+0.57, +0.90] points,
+    lies above +0.00``."""
+    word = verdict(low, high, n, claim, unit)
+    if word == too_few(unit):
+        return f"{word}: {n}, and an interval needs at least {MIN_UNITS}"
+    other = "below" if claim.side == "above" else "above"
+    where = {SHOWN: f"lies {claim.side}", CONTRADICTED: f"lies {other}", NOT_SHOWN: "straddles"}
+    return (f"{word}: the 95% interval over {n} {unit}, [{_points(low)}, {_points(high)}] points, {where[word]} "
+            f"{_points(claim.margin)}")
+
+
+def comparison_verdict(row: pd.Series | dict, claim: Claim | None = None) -> str:
+    """:func:`verdict_text` of a row of ``ffn/comparisons.parquet`` against ``claim`` (default: the paper's,
+    :data:`PAPER_CLAIMS`, else ``a − b > 0``)."""
+    name = row["comparison"] if "comparison" in row else getattr(row, "name", "")  # or a comparison-indexed row
+    claim = claim or PAPER_CLAIMS.get(str(name), Claim())
+    return verdict_text(float(row["ci_low"]), float(row["ci_high"]), int(row["n_dense_nets"]), claim)
+
+
+def structure_verdict(r2_mean: float, paper_r2: float, split_max: float = float("nan"),
+                      ceiling: float = float("nan")) -> str:
+    """The structure claim (R² of structure-only predictors) against the paper's figure: ``reached`` when the mean
+    R² over grouped k-fold repeats reaches it, else whether some single random split does; and the noise ceiling
+    when it lies below the paper's figure (no structure-only predictor can be expected to reach it then)."""
+    if r2_mean >= paper_r2:
+        text = "reached"
+    elif split_max == split_max and split_max >= paper_r2:
+        text = "below on average; some single 90/10 splits reach it"
+    else:
+        text = "below the paper's"
+    if ceiling == ceiling and ceiling < paper_r2:
+        text += f" (the noise ceiling, {ceiling:.2f}, is below {paper_r2})"
+    return text
+
+
+def search_verdict(fitness: float, test: Sequence[float]) -> str:
+    """How far the search's own maximum (``fitness``) lies above its winner's fresh-seed test accuracies."""
+    return f"the search's maximum overstates the winner by {100 * (fitness - float(np.mean(test))):+.2f} points"

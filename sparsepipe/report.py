@@ -20,7 +20,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from sparsepipe import io, nas  # noqa: E402
-from sparsepipe.analysis import at_compression  # noqa: E402
+from sparsepipe.analysis import (  # noqa: E402
+    at_compression,
+    comparison_verdict,
+    search_verdict,
+    structure_verdict,
+)
 
 COMPRESSION_GRID = np.round(np.arange(0.05, 0.99, 0.025), 3)
 SCATTER_FEATURES = ("nodes", "edges", "layers", "source_nodes", "sink_nodes", "density", "diameter",
@@ -250,7 +255,7 @@ def search_rows(winners: Sequence[pd.DataFrame]) -> list[dict]:
             "paper": "—", "dataset": str(winner["task"].iloc[0]), "runs": n,
             "sparsepipe": f"test {_percent_spread(test)} over {n} fresh seeds (validation {_percent_spread(val)}; "
                           f"the search's fitness of it {100 * fitness:.2f}%)",
-            "verdict": f"the search's maximum overstates the winner by {100 * (fitness - test.mean()):+.2f} points",
+            "verdict": search_verdict(fitness, test),
         })
     return rows
 
@@ -271,6 +276,7 @@ def paper_table(summary: pd.DataFrame, comparisons: pd.DataFrame, scores: pd.Dat
                             & (comparisons["comparison"] == "class_blinded vs dense")]
         c = dense.iloc[0] if len(dense) else pd.Series(dtype=object)
         diff, low, high = (float(c.get(k, float("nan"))) for k in ("mean_difference", "ci_low", "ci_high"))
+        verdict = comparison_verdict(c) if len(c) else "not compared: no class_blinded vs dense comparison"
         rows.append({
             "claim": "class-blinded keeps 97.5% at 80% compression with re-training, 0.5 points above dense (MNIST)",
             "paper": "97.5% (dense 97.0%)", "dataset": f"{s['dataset']} ({s['arch']})",
@@ -278,11 +284,10 @@ def paper_table(summary: pd.DataFrame, comparisons: pd.DataFrame, scores: pd.Dat
             "sparsepipe": f"{100 * s['acc_retrained_mean']:.2f}% ± {100 * s['acc_retrained_std']:.2f} "
                           f"(dense {100 * s['acc_dense']:.2f}%, difference {100 * diff:+.2f} points"
                           f"{_points_interval(low, high)})",
-            "verdict": _verdict_against_dense(diff, low, high),
+            "verdict": verdict,
         })
     for _, c in comparisons[comparisons["comparison"] == "class_blinded vs class_uniform"].iterrows():
         p = c["t_pvalue"]
-        significant = bool(p == p and p < 0.05)
         rows.append({
             "claim": "class-uniform is significantly worse than class-blinded (80% compression, re-trained)",
             "paper": "significantly worse", "dataset": f"{c['dataset']} ({c['arch']})", "runs": int(c["pairs"]),
@@ -290,9 +295,7 @@ def paper_table(summary: pd.DataFrame, comparisons: pd.DataFrame, scores: pd.Dat
             "sparsepipe": f"class-blinded {100 * c['mean_difference']:+.2f} points"
                           f"{_points_interval(c['ci_low'], c['ci_high'])} (paired t-test over dense nets "
                           + (f"p = {p:.2g})" if p == p else "impossible with one dense net)"),
-            "verdict": ("reproduced" if significant and c["mean_difference"] > 0 else
-                        "contradicted" if significant else
-                        "not testable: one dense net" if c["n_dense_nets"] < 2 else "not significant"),
+            "verdict": comparison_verdict(c),
         })
     rows += structure_rows(scores)
     rows += search_rows(winners)
@@ -304,16 +307,6 @@ def _points_interval(low: float, high: float) -> str:
     if low != low:
         return ", no interval: one dense net"
     return f", 95% CI over dense nets [{100 * low:+.2f}, {100 * high:+.2f}]"
-
-
-def _verdict_against_dense(diff: float, low: float, high: float) -> str:
-    if low == low and low > 0:
-        return "reproduced: above dense (interval above 0)"
-    if low == low and high < -0.01:
-        return "not reproduced: below dense (interval below -1 point)"
-    if diff >= 0:
-        return "reproduced: at or above dense"
-    return "close: within 1 point of dense" if diff > -0.01 else "not reproduced: below dense"
 
 
 PAPER_R2 = 0.81  # GRU on Reber, random forest, all features, one 90/10 split of 200 models
@@ -356,14 +349,7 @@ def structure_rows(scores: pd.DataFrame, family: str = "rnn_gru", regressor: str
                      f"{_interval(s.get('noise_ceiling_low', np.nan), s.get('noise_ceiling_high', np.nan))}").rstrip()
         else:
             text += "; noise ceiling not estimated (no replicates: set structure.replicates >= 2)"
-        if s["r2_mean"] >= PAPER_R2:
-            verdict = "reached"
-        elif splits and s["r2_split_max"] >= PAPER_R2:
-            verdict = "below on average; some single 90/10 splits reach it"
-        else:
-            verdict = "below the paper's"
-        if ceiling == ceiling and ceiling < PAPER_R2:
-            verdict += f" (the noise ceiling, {ceiling:.2f}, is below {PAPER_R2})"
+        verdict = structure_verdict(s["r2_mean"], PAPER_R2, s["r2_split_max"] if splits else np.nan, ceiling)
         rows.append({"claim": claim, "paper": paper, "dataset": f"reber ({family}, {regressor}, {what})",
                      "runs": int(s["n_models"]), "sparsepipe": text, "verdict": verdict})
     return rows

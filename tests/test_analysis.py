@@ -3,7 +3,15 @@ import pandas as pd
 import pytest
 from scipy.stats import ttest_rel
 
-from sparsepipe.analysis import at_compression, paper_check
+from sparsepipe.analysis import (
+    PAPER_CLAIMS,
+    Claim,
+    at_compression,
+    comparison_verdict,
+    paper_check,
+    verdict,
+    verdict_text,
+)
 
 
 def _pruning(method, accs, rate=50.0, run=0, dense=0.9, model_seed=0):
@@ -67,3 +75,53 @@ def test_the_interval_is_as_wide_as_the_dense_nets_disagree():
     runs = at_compression(study, 0.8).pivot_table(index=["model_seed", "run"], columns="method",
                                                    values="acc_retrained")
     assert ttest_rel(runs["class_blinded"], runs["class_uniform"]).pvalue < 0.01
+
+
+# --- verdicts: the interval against the claim, never the mean alone ---------------------------------------------
+
+@pytest.mark.parametrize(("low", "high", "n", "claim", "expected"), [
+    (0.0057, 0.0090, 5, Claim(), "shown"),  # Fashion-MNIST, class-blinded − class-uniform
+    (-0.0055, 0.0106, 5, Claim(), "not shown"),  # mean +0.25 ≥ 0, but the interval straddles 0
+    (-0.0232, 0.0011, 5, Claim(), "not shown"),  # digits, class-blinded − dense: straddles 0 too
+    (-0.030, -0.010, 5, Claim(), "contradicted"),
+    (0.01, 0.02, 1, Claim(), "too few dense nets"),  # one dense net: whatever the numbers say
+    (np.nan, np.nan, 1, Claim(), "too few dense nets"),
+    (np.nan, np.nan, 3, Claim(), "not shown"),
+    # the paper's claim: class-blinded ends 0.5 points above dense
+    (0.0060, 0.0100, 5, Claim(margin=0.005), "shown"),
+    (0.0030, 0.0100, 5, Claim(margin=0.005), "not shown"),  # above dense, not shown 0.5 points above it
+    (-0.0055, 0.0106, 5, Claim(margin=0.005), "not shown"),
+    (-0.0232, 0.0011, 5, Claim(margin=0.005), "contradicted"),  # digits: the interval ends below +0.5 points
+    (0.0050, 0.0100, 5, Claim(margin=0.005), "not shown"),  # touching the margin is not beyond it
+    # a claim that a difference is negative
+    (-0.02, -0.01, 4, Claim(side="below"), "shown"),
+    (0.01, 0.02, 4, Claim(side="below"), "contradicted"),
+    (-0.01, 0.02, 4, Claim(side="below"), "not shown"),
+])
+def test_a_verdict_reads_the_interval_against_the_claim(low, high, n, claim, expected):
+    assert verdict(low, high, n, claim) == expected
+    assert verdict_text(low, high, n, claim).startswith(expected + ":")
+
+
+def test_the_verdict_text_states_the_interval_the_units_and_the_margin():
+    assert verdict_text(-0.0232, 0.0011, 5, PAPER_CLAIMS["class_blinded vs dense"]) == (
+        "contradicted: the 95% interval over 5 dense nets, [-2.32, +0.11] points, lies below +0.50")
+    assert verdict_text(-0.0055, 0.0106, 5) == (
+        "not shown: the 95% interval over 5 dense nets, [-0.55, +1.06] points, straddles +0.00")
+    assert verdict_text(0.03, 0.17, 8, unit="searches").startswith("shown: the 95% interval over 8 searches")
+    assert verdict(0.1, 0.2, 1, unit="searches") == "too few searches"
+    with pytest.raises(ValueError, match="Claim.side"):
+        Claim(side="over")
+
+
+def test_comparisons_are_worded_against_the_papers_claims():
+    consistent = paper_check(_study(nets=6, runs=4, effect=0.03, net_spread=0.002), 0.8)[1]
+    rows = consistent.set_index("comparison")
+    assert comparison_verdict(rows.loc["class_blinded vs class_uniform"]).startswith("shown: ")
+    # against dense the paper's claim is a margin: class-blinded more than 0.5 points above it
+    assert comparison_verdict(rows.loc["class_blinded vs dense"]).endswith(" +0.50")
+    assert comparison_verdict(consistent.iloc[0], Claim()).endswith(" +0.00")
+    one_net = paper_check(_study(nets=1, runs=12, effect=0.03, net_spread=0.0), 0.8)[1].set_index("comparison")
+    assert comparison_verdict(one_net.loc["class_blinded vs class_uniform"]).startswith("too few dense nets")
+    disagree = paper_check(_study(nets=5, runs=20, effect=0.0, net_spread=0.02), 0.8)[1].set_index("comparison")
+    assert comparison_verdict(disagree.loc["class_blinded vs class_uniform"]).startswith("not shown: ")

@@ -1,5 +1,9 @@
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from sparsepipe.report import paper_table, predictors_figure, structure_rows
 
@@ -64,3 +68,39 @@ def test_the_search_is_reported_by_its_winner_on_test_data_not_by_its_maximum(tm
     search_figure([individuals], [winner], str(tmp_path / "search.png"))
     search_figure([], [], str(tmp_path / "none.png"))
     assert (tmp_path / "search.png").stat().st_size > (tmp_path / "none.png").stat().st_size > 0
+
+
+def _comparison(comparison, mean, low, high, n=5):
+    return {"dataset": "digits", "arch": "100", "comparison": comparison, "n_dense_nets": n, "pairs": 25 * n,
+            "mean_difference": mean, "ci_low": low, "ci_high": high, "t_pvalue": 0.04 if low > 0 else 0.3}
+
+
+@pytest.mark.parametrize(("dense", "uniform", "expected"), [
+    # the mean is at or above dense, but the interval straddles: not "reproduced"
+    ((0.0025, -0.0055, 0.0106, 5), (0.0074, 0.0057, 0.0090, 5), ("not shown", "shown")),
+    # below dense on average, the interval ends below the paper's +0.5 points
+    ((-0.0110, -0.0232, 0.0011, 5), (0.0244, 0.0135, 0.0354, 5), ("contradicted", "shown")),
+    ((0.0090, 0.0060, 0.0120, 5), (-0.0030, -0.0050, -0.0010, 5), ("shown", "contradicted")),
+    ((0.0090, np.nan, np.nan, 1), (0.0100, np.nan, np.nan, 1), ("too few dense nets", "too few dense nets")),
+])
+def test_the_paper_tables_pruning_verdicts_read_the_interval(dense, uniform, expected):
+    summary = pd.DataFrame([{"dataset": "digits", "arch": "100", "method": "class_blinded", "runs_reaching": 25,
+                             "dense_nets": dense[3], "acc_retrained_mean": 0.95, "acc_retrained_std": 0.01,
+                             "acc_dense": 0.96}])
+    comparisons = pd.DataFrame([_comparison("class_blinded vs dense", *dense),
+                                _comparison("class_blinded vs class_uniform", *uniform)])
+    table = paper_table(summary, comparisons, pd.DataFrame([_score("rnn_gru", "random_forest", "all", 0.7)]))
+    against_dense, against_uniform = table["verdict"].tolist()[:2]
+    assert against_dense.startswith(expected[0] + ":") and against_uniform.startswith(expected[1] + ":")
+    if dense[3] > 1:
+        assert against_dense.endswith("+0.50")  # the paper's claim: 0.5 points above dense
+
+
+def test_the_reports_opening_names_every_section():
+    """workflow/report/workflow.rst introduces the report: it names each category the rules put figures in."""
+    repo = Path(__file__).resolve().parents[1]
+    rules = "".join(p.read_text() for p in (repo / "workflow" / "rules").glob("*.smk"))
+    categories = set(re.findall(r'category="([^"]+)"', rules))
+    assert {"0 Paper", "4 Search"} <= categories
+    opening = (repo / "workflow" / "report" / "workflow.rst").read_text().replace("\n", " ")
+    assert all(f"**{c}**" in opening for c in categories), categories
