@@ -182,10 +182,24 @@ def _graph_files(paths: list[str]) -> None:
 @cross_check
 def _reber(config: Mapping[str, Any]) -> None:
     """The Reber strings can be generated: max_length fits the (embedded) grammar; some invalid kind has weight."""
-    from sparsepipe.data.reber import check_settings
+    from sparsepipe.data.reber import ALPHABET, check_settings
 
     reber = config["reber"]
-    check_settings(reber["max_length"], reber["embedded"], reber["invalid"])
+    files = reber.get("files")
+    if files:
+        from sparsepipe.data.sequences import FORMATS
+
+        for split in ("train", "test"):
+            path = Path(files[split])
+            if path.suffix.lower() not in FORMATS:
+                raise ConfigError(f"reber.files.{split}: {path}: unknown extension {path.suffix!r}; expected one of "
+                                  f"{', '.join(FORMATS)}")
+            if not path.is_file():
+                raise ConfigError(f"reber.files.{split}: {path}: file not found (relative paths start in "
+                                  f"{Path.cwd()})")
+        return
+    check_settings(reber["max_length"], reber["embedded"], reber["invalid"], reber.get("min_length"),
+                   reber.get("mean_length"), reber.get("alphabet", ALPHABET), reber.get("other_grammar_mean_length"))
 
 
 @cross_check

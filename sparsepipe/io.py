@@ -41,11 +41,33 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
-def write_table(df: pd.DataFrame, path: str | os.PathLike) -> None:
-    """Write a tidy table as Parquet, atomically."""
+def write_table(df: pd.DataFrame, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
+    """Write a tidy table as Parquet, atomically; ``metadata`` goes into the file's schema metadata."""
     table = pa.Table.from_pandas(df.reset_index(drop=True), preserve_index=False)
+    if metadata:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}),
+                                               **{k.encode(): v.encode() for k, v in metadata.items()}})
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
+
+
+def table_metadata(path: str | os.PathLike) -> dict[str, str]:
+    """The schema metadata a table was written with (:func:`write_table`'s ``metadata``)."""
+    try:
+        raw = pq.read_schema(path).metadata or {}
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise DataError(f"{path}: not a readable Parquet file ({exc}); delete it and rerun its stage") from None
+    return {k.decode(): v.decode() for k, v in raw.items()}
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """A short digest of a file's content: resumable state records those of its inputs, so that a rerun on
+    changed data starts fresh instead of mixing old results into new ones."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def read_table(path: str | os.PathLike, required: Iterable[str] = ()) -> pd.DataFrame:

@@ -169,6 +169,7 @@ def train(candidates: Sequence[Candidate], train_split: tuple[torch.Tensor, ...]
         if checkpoint is not None:
             name = io.settings_digest([keys, [c.seed for c, _ in members], settings, epochs, batch_size, batch_seed])
             path = f"{checkpoint}.{name}.partial"
+            _remove_superseded(checkpoint, path, label)
         log.info("%s: population %d/%d of %d members (%s ... %s)", label, index, len(groups), len(members),
                  keys[0], keys[-1])
         fit(population, make_optimizer(population.parameters()), train_split, epochs, batch_size, batch_seed,
@@ -177,6 +178,15 @@ def train(candidates: Sequence[Candidate], train_split: tuple[torch.Tensor, ...]
         results = evaluate_members(population, test_split, batch_size, batcher)
         share = (time.perf_counter() - start) / len(members)
         yield [Outcome(key, r.accuracy, r.loss, share, len(members)) for key, r in zip(keys, results, strict=True)]
+
+
+def _remove_superseded(prefix: str, keep: str, label: str) -> None:
+    """Populations train one after another, so when one starts, any other checkpoint under ``prefix`` belongs to
+    settings, data or members that no longer exist: removed, with one log line each."""
+    for path in Path(prefix).parent.glob(f"{Path(prefix).name}.*.partial"):
+        if str(path) != str(Path(keep)):
+            path.unlink(missing_ok=True)
+            log.info("%s: removed %s, a population checkpoint of other settings, data or members", label, path)
 
 
 def remove_checkpoints(prefix: str) -> None:

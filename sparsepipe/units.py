@@ -21,7 +21,8 @@ import torch
 
 from sparsepipe import io, launch, nas, populations
 from sparsepipe.analysis import paper_check
-from sparsepipe.data.reber import VOCABULARY, generate_reber, tensors_of
+from sparsepipe.data.reber import ALPHABET, generate_reber
+from sparsepipe.data.sequences import ALPHABET_KEY, load_sequences, stage_files, write_sequences
 from sparsepipe.data.vision import TensorSplits, load_vision, stage
 from sparsepipe.errors import ConfigError, DataError
 from sparsepipe.features import features_table
@@ -103,18 +104,25 @@ def features(graph_tables: Sequence[str], out: str) -> None:
 # --- Reber strings and recurrent nets ------------------------------------------------------------------------
 
 def reber(settings: Mapping[str, Any], out: str) -> None:
-    """``settings``: ``reber`` (sizes) and the global ``seed``."""
+    """The sequence table of the recurrent stages: ``reber.files`` staged and checked where set, else generated
+    Reber strings (``settings``: the ``reber`` block and the global ``seed``)."""
     spec = settings["reber"]
+    files = spec.get("files")
+    if files:
+        table, alphabet, digests = stage_files(files["train"], files["test"])
+        write_sequences(table, alphabet, out, digests)
+        log.info("sequences: %d strings from %s and %s over %d symbols -> %s", len(table), files["train"],
+                 files["test"], len(alphabet), out)
+        return
+    alphabet = spec.get("alphabet", ALPHABET)
     table = generate_reber(spec["train"], spec["test"], spec["max_length"], derive_seed(settings["seed"], "reber"),
-                           embedded=spec["embedded"], invalid=spec["invalid"])
-    io.write_table(table, out)
+                           embedded=spec["embedded"], invalid=spec["invalid"], min_length=spec.get("min_length"),
+                           mean_length=spec.get("mean_length"), alphabet=alphabet,
+                           other_grammar_mean_length=spec.get("other_grammar_mean_length"))
+    write_sequences(table, alphabet, out)
     log.info("reber: %d strings -> %s", len(table), out)
 
 
-def _reber_splits(path: str) -> tuple[tuple[torch.Tensor, ...], tuple[torch.Tensor, ...]]:
-    table = io.read_table(path, ("split", "string", "label"))
-    train, test = tensors_of(table, "train", path), tensors_of(table, "test", path)
-    return (train.tokens, train.lengths, train.labels), (test.tokens, test.lengths, test.labels)
 
 
 def _adam(model: torch.nn.Module, lr: float) -> torch.optim.Adam:
@@ -128,18 +136,19 @@ def train_rnn(cell: str, model_seed: int, settings: Mapping[str, Any], data: str
     _threads(threads)
     seed = derive_seed(settings["seed"], "rnn", cell, model_seed)
     seed_everything(seed)
-    train, test = _reber_splits(data)
-    model = RecurrentClassifier(cell, VOCABULARY, settings["train"]["embedding"], settings["hidden"])
+    sequences = load_sequences(data)
+    model = RecurrentClassifier(cell, sequences.vocabulary, settings["train"]["embedding"], settings["hidden"])
     start = time.perf_counter()
     model.to(resolve_device(device))
     optimizer = _adam(model, settings["train"]["lr"])
-    fit(model, optimizer, train, settings["train"]["epochs"], settings["train"]["batch_size"], seed,
+    # the checkpoint belongs to these settings and to this data's content (a rerun on other data starts fresh)
+    fit(model, optimizer, sequences.train, settings["train"]["epochs"], settings["train"]["batch_size"], seed,
         checkpoint=f"{out_model}.partial", label=f"rnn {cell} seed {model_seed}", batcher=bucketed_batches,
-        settings={"cell": cell, "model_seed": model_seed, **settings},
+        settings={"cell": cell, "model_seed": model_seed, "data": sequences.digest, **settings},
         anneal=settings["train"].get("schedule", "constant") == "cosine")
-    result = evaluate(model, test, batcher=bucketed_batches)
+    result = evaluate(model, sequences.test, batcher=bucketed_batches)
     acc, loss, seconds = result.accuracy, result.loss, time.perf_counter() - start
-    config = {"cell": cell, "model_seed": model_seed, "seed": seed, **settings}
+    config = {"cell": cell, "model_seed": model_seed, "seed": seed, "alphabet": sequences.alphabet, **settings}
     io.save_checkpoint({"state_dict": model.cpu().state_dict(), "masks": {}, "config": config,
                         "metrics": {"test_acc": acc, "test_loss": loss, "seconds": seconds},
                         "optimizer": _cpu(optimizer.state_dict())}, out_model)
@@ -180,7 +189,11 @@ def prune_rnn(model_path: str, target: str, settings: Mapping[str, Any], data: s
     _threads(threads)
     checkpoint = _model_checkpoint(model_path, "rnn")
     config = checkpoint["config"]
-    train, test = _reber_splits(data)
+    sequences = load_sequences(data)
+    train, test = sequences.train, sequences.test
+    if config.get("alphabet", ALPHABET) != sequences.alphabet:
+        raise DataError(f"{data}: its alphabet {sequences.alphabet!r} is not the one {model_path} was trained on "
+                        f"({config.get('alphabet', ALPHABET)!r}); rerun train-rnn on this data")
     target_device = resolve_device(device)
     dense_acc = checkpoint["metrics"]["test_acc"]
     rows = []
@@ -188,7 +201,8 @@ def prune_rnn(model_path: str, target: str, settings: Mapping[str, Any], data: s
         start = time.perf_counter()
         seed = derive_seed(settings["seed"], "rnn-prune", config["cell"], config["model_seed"], target, percent)
         seed_everything(seed)
-        model = RecurrentClassifier(config["cell"], VOCABULARY, config["train"]["embedding"], config["hidden"])
+        model = RecurrentClassifier(config["cell"], sequences.vocabulary, config["train"]["embedding"],
+                                    config["hidden"])
         model.load_state_dict(checkpoint["state_dict"])
         model.to(target_device)
         optimizer = _retrain_adam(model, config["train"]["lr"], settings, checkpoint.get("optimizer"))
@@ -219,8 +233,9 @@ def _train_shard(graphs_table: str, shard: int, settings: Mapping[str, Any], gen
     ``build(graph_row)`` makes one model. Each model's initial seed derives from the family, graph and replicate
     (replicate 0 keeps the seed of one-at-a-time training); each replicate's populations share one batch order.
     Finished populations are appended to ``<out>.partial``, and a population in training checkpoints every epoch,
-    so a rerun continues where a killed job stopped; the ``.partial`` records a digest of the settings and of this
-    shard's graphs, so a rerun after a change starts fresh (population checkpoints digest theirs). A graph that
+    so a rerun continues where a killed job stopped; the ``.partial`` records a digest of the settings (which carry
+    ``data``, the content digest of the training data) and of this shard's graphs, so a rerun after a change of
+    either starts fresh (population checkpoints digest the same settings). A graph that
     cannot be built gets a row with its error and NaN accuracy; the others still train.
     """
     table = io.read_table(graphs_table, GRAPH_COLUMNS)
@@ -271,14 +286,15 @@ def train_structured(cell: str, generator: str, shard: int, settings: Mapping[st
                      data: str, out: str, device: str = "auto", threads: int = 1) -> None:
     """One shard of graph-structured recurrent nets on the Reber strings (family ``rnn_<cell>``)."""
     _threads(threads)
-    train, test = _reber_splits(data)
+    sequences = load_sequences(data)
     spec = settings["train"]
 
     def build(row: dict[str, Any]) -> torch.nn.Module:
         layered = layered_dag(graph_from_row(row), row["graph_id"])
-        return StructuredRNN(layered, cell, VOCABULARY, embedding_width(spec["embedding"], layered))
+        return StructuredRNN(layered, cell, sequences.vocabulary, embedding_width(spec["embedding"], layered))
 
-    _train_shard(graphs_table, shard, settings, generator, f"rnn_{cell}", out, build, train, test,
+    _train_shard(graphs_table, shard, {**settings, "data": sequences.digest}, generator, f"rnn_{cell}", out, build,
+                 sequences.train, sequences.test,
                  lambda parameters: torch.optim.Adam(parameters, lr=spec["lr"], fused=True), resolve_device(device),
                  bucketed_batches)
 
@@ -294,7 +310,8 @@ def train_structured_ffn(dataset: str, generator: str, shard: int, settings: Map
         return StructuredFFN(layered_dag(graph_from_row(row), row["graph_id"]), data.features, data.classes,
                              spec["activation"])
 
-    _train_shard(graphs_table, shard, settings, generator, f"ffn_{dataset}", out, build,
+    _train_shard(graphs_table, shard, {**settings, "data": _vision_digest(dataset, root)}, generator,
+                 f"ffn_{dataset}", out, build,
                  (data.x_train, data.y_train), (data.x_test, data.y_test),
                  lambda parameters: make_optimizer(spec["optimizer"], parameters, spec["lr"], spec["momentum"]),
                  resolve_device(device))
@@ -314,10 +331,19 @@ def structure_runs(shards: Sequence[str], features_path: str, out: str) -> None:
 # --- feed-forward nets: training, pruning, re-training --------------------------------------------------------
 
 def stage_vision(dataset: str, settings: Mapping[str, Any], root: str, out: str) -> None:
-    """Put a vision dataset where torchvision expects it; the manifest lists the files (name, bytes)."""
+    """Put a vision dataset where torchvision expects it; the manifest lists the files (name, bytes, content
+    digest), so that the units reading the dataset can bind their resumable state to its content."""
     idx_dir = (settings.get("idx_dirs") or {}).get(dataset)
     files = stage(dataset, root, idx_dir=idx_dir, download=settings["download"])
-    io.write_json({"dataset": dataset, "root": root, "files": {str(p): p.stat().st_size for p in files}}, out)
+    io.write_json({"dataset": dataset, "root": root,
+                   "files": {str(p): {"bytes": p.stat().st_size, "digest": io.file_digest(p)} for p in files}}, out)
+
+
+def _vision_digest(dataset: str, root: str) -> str:
+    """The content digest of a staged vision dataset: its manifest's (written by :func:`stage_vision` beside the
+    data), or the dataset's name where a unit runs on a root that has none (digits comes with scikit-learn)."""
+    manifest = Path(root) / f"{dataset}.json"
+    return io.file_digest(manifest) if manifest.is_file() else dataset
 
 
 def train_ffn(dataset: str, arch: str, model_seed: int, settings: Mapping[str, Any], root: str, out: str,
@@ -345,7 +371,8 @@ def train_ffn(dataset: str, arch: str, model_seed: int, settings: Mapping[str, A
     history = fit(model, optimizer, (data.x_train, data.y_train), train_settings["epochs"],
                   train_settings["batch_size"], seed, validation=(data.x_val, data.y_val),
                   checkpoint=f"{out}.partial", label=f"ffn {dataset} {arch} seed {model_seed}", plateau=plateau,
-                  settings={"dataset": dataset, "arch": arch, "model_seed": model_seed, **settings})
+                  settings={"dataset": dataset, "arch": arch, "model_seed": model_seed,
+                            "data": _vision_digest(dataset, root), **settings})
     test = evaluate(model, (data.x_test, data.y_test))
     config = {"dataset": dataset, "arch": arch, "model_seed": model_seed, "seed": seed, "inputs": data.features,
               "classes": data.classes, "hidden": hidden, **settings}
@@ -451,10 +478,17 @@ def _nas_data(task: str, data: str, samples: int, seed: int
         keep = torch.randperm(len(vision.y_train), generator=generator)[:samples]
         return (vision.x_train[keep], vision.y_train[keep]), (vision.x_val, vision.y_val), (vision.x_test,
                                                                                             vision.y_test)
-    train, test = _reber_splits(data)
+    sequences = load_sequences(data)
+    train, test = sequences.train, sequences.test
     order = torch.randperm(len(train[-1]), generator=generator)
     cut = min(samples, int(0.8 * len(order)))
     return tuple(t[order[:cut]] for t in train), tuple(t[order[cut:]] for t in train), test
+
+
+@functools.lru_cache(maxsize=4)
+def _vocabulary(data: str) -> int:
+    """Rows of the token embedding of a sequence table (every symbol of its alphabet and padding)."""
+    return len(io.table_metadata(data).get(ALPHABET_KEY, ALPHABET)) + 1
 
 
 def train_candidates(task: str, genomes: Sequence[str], seeds: Sequence[int], settings: Mapping[str, Any],
@@ -470,7 +504,7 @@ def train_candidates(task: str, genomes: Sequence[str], seeds: Sequence[int], se
     def build(genome: str) -> torch.nn.Module:
         structure = nas.layered(nas.Genome.from_json(genome))
         if recurrent:
-            return StructuredRNN(structure, task.removeprefix("rnn_"), VOCABULARY, spec["embedding"])
+            return StructuredRNN(structure, task.removeprefix("rnn_"), _vocabulary(data), spec["embedding"])
         return StructuredFFN(structure, train[0].shape[1], int(train[-1].max()) + 1, spec["activation"])
 
     candidates = [populations.Candidate(f"candidate {i}", seed, functools.partial(build, genome))
@@ -493,7 +527,8 @@ def search_architectures(task: str, settings: Mapping[str, Any], data: str, out_
     Each generation's trainings go through :func:`sparsepipe.launch.run_array` (a job array on SLURM).
     """
     partial = Path(f"{out_table}.partial")
-    digest = io.settings_digest({"task": task, "settings": settings})
+    inputs = io.file_digest(data) if Path(data).is_file() else _vision_digest(task.removeprefix("ffn_"), data)
+    digest = io.settings_digest({"task": task, "settings": settings, "data": inputs})
     history = io.load_partial(partial, digest, f"nas {task}")
 
     def evaluate_all(genomes: list[nas.Genome], seeds: list[int]) -> list[float]:
@@ -533,7 +568,7 @@ def retrain_searched(task: str, genome: str, seed: int, settings: Mapping[str, A
         fit(model, torch.optim.Adam(model.parameters(), lr=spec["lr"]), train, spec["epochs"], spec["batch_size"],
             seed)
         return evaluate(model, validation).accuracy, evaluate(model, test).accuracy
-    model = StructuredRNN(structure, task.removeprefix("rnn_"), VOCABULARY, spec["embedding"])
+    model = StructuredRNN(structure, task.removeprefix("rnn_"), _vocabulary(data), spec["embedding"])
     fit(model, _adam(model, spec["lr"]), train, spec["epochs"], spec["batch_size"], seed, batcher=bucketed_batches)
     return (evaluate(model, validation, batcher=bucketed_batches).accuracy,
             evaluate(model, test, batcher=bucketed_batches).accuracy)

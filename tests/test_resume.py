@@ -1,7 +1,10 @@
 """Resumable units resume only state saved under their own settings (``.partial`` files carry a settings digest)."""
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
+import torch
 
 from sparsepipe import io, populations, units
 from sparsepipe.graphs.generators import generate_graphs
@@ -65,3 +68,109 @@ def test_a_search_does_not_resume_another_searchs_generations(tmp_path, monkeypa
     table = pd.read_parquet(out)
     assert table["generation"].max() == settings["generations"]
     assert not (tmp_path / "individuals.parquet.partial").exists()
+
+
+# --- resumable state is bound to its inputs' content: kill, change the data, rerun, get the fresh result ---------
+
+def _reber_table(path, seed: int) -> str:
+    from sparsepipe.data.reber import generate_reber
+    from sparsepipe.data.sequences import write_sequences
+
+    write_sequences(generate_reber(64, 32, 12, seed=seed), "ABCDEFGHIJKLMNOPQRSTUVWXYZ", str(path))
+    return str(path)
+
+
+def _killed_after_first_population(monkeypatch):
+    """populations.train that dies (as a killed job would) after its first population was saved."""
+    real = units.populations.train
+
+    def train(*args, **kwargs):
+        for count, finished in enumerate(real(*args, **kwargs)):
+            if count == 1:
+                raise KeyboardInterrupt("killed")
+            yield finished
+
+    monkeypatch.setattr(units.populations, "train", train)
+    return real
+
+
+def test_a_killed_shard_rerun_on_changed_data_gives_exactly_the_fresh_result(tmp_path, graphs_table, monkeypatch,
+                                                                             caplog):
+    settings = unit_params("train-structured") | {"populations": {"size": 2, "memory_gb": 2}}
+    old, new = _reber_table(tmp_path / "old.parquet", 1), _reber_table(tmp_path / "new.parquet", 2)
+    out = str(tmp_path / "shard.parquet")
+    real = _killed_after_first_population(monkeypatch)
+    with pytest.raises(KeyboardInterrupt):
+        units.train_structured("gru", "barabasi_albert", 0, settings, graphs_table, old, out)
+    assert len(pd.read_parquet(f"{out}.partial")) == 2  # one population of two finished on the old data
+    monkeypatch.setattr(units.populations, "train", real)
+    with caplog.at_level("INFO"):
+        units.train_structured("gru", "barabasi_albert", 0, settings, graphs_table, new, out)
+    assert "settings changed, starting fresh" in caplog.text
+    fresh = str(tmp_path / "fresh.parquet")
+    units.train_structured("gru", "barabasi_albert", 0, settings, graphs_table, new, fresh)
+    resumed, expected = pd.read_parquet(out), pd.read_parquet(fresh)
+    pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), expected.drop(columns="seconds"))
+    # and the same data resumes (the digest is the content's, not the path's or the file's time)
+    with pytest.raises(KeyboardInterrupt):
+        _killed_after_first_population(monkeypatch)
+        units.train_structured("gru", "barabasi_albert", 0, settings, graphs_table, new, out)
+    monkeypatch.setattr(units.populations, "train", real)
+    copy = tmp_path / "copy.parquet"
+    copy.write_bytes(Path(new).read_bytes())
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        units.train_structured("gru", "barabasi_albert", 0, settings, graphs_table, str(copy), out)
+    assert "starting fresh" not in caplog.text
+    pd.testing.assert_frame_equal(pd.read_parquet(out).drop(columns="seconds"), expected.drop(columns="seconds"))
+
+
+def test_a_killed_dense_rnn_rerun_on_changed_data_gives_exactly_the_fresh_result(tmp_path, monkeypatch, caplog):
+    import sparsepipe.train as train_module
+
+    params = unit_params("train-rnn")
+    old, new = _reber_table(tmp_path / "old.parquet", 1), _reber_table(tmp_path / "new.parquet", 2)
+    model, table = tmp_path / "m.pt", tmp_path / "m.parquet"
+    real = train_module.save_partial
+
+    def save_then_die(*args, **kwargs):
+        real(*args, **kwargs)
+        raise KeyboardInterrupt("killed after the first epoch's checkpoint")
+
+    monkeypatch.setattr(train_module, "save_partial", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        units.train_rnn("gru", 0, params, old, str(model), str(table))
+    assert Path(f"{model}.partial").exists()
+    monkeypatch.setattr(train_module, "save_partial", real)
+    with caplog.at_level("INFO"):
+        units.train_rnn("gru", 0, params, new, str(model), str(table))
+    assert "settings changed, starting fresh" in caplog.text
+    units.train_rnn("gru", 0, params, new, str(tmp_path / "f.pt"), str(tmp_path / "f.parquet"))
+    assert pd.read_parquet(table)["test_acc"].iloc[0] == pd.read_parquet(tmp_path / "f.parquet")["test_acc"].iloc[0]
+    resumed, fresh = torch.load(model, weights_only=True), torch.load(tmp_path / "f.pt", weights_only=True)
+    for name, tensor in fresh["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][name], tensor), name
+
+
+def test_a_new_population_removes_checkpoints_it_supersedes(tmp_path, caplog):
+    from sparsepipe.data.reber import generate_reber, tensors_of
+    from sparsepipe.graphs.generators import graph_from_row
+    from sparsepipe.graphs.layering import layered_dag
+    from sparsepipe.models.structured import StructuredRNN
+
+    graphs = generate_graphs("barabasi_albert", {"count": 2, "nodes": [6], "m": [1]}, 0)
+    strings = tensors_of(generate_reber(32, 8, 10, seed=0), "train")
+    split = (strings.tokens, strings.lengths, strings.labels)
+    candidates = [populations.Candidate(row["graph_id"], 1, lambda row=row: StructuredRNN(
+        layered_dag(graph_from_row(row), row["graph_id"]), "gru", 27, 4)) for row in graphs.to_dict("records")]
+    prefix = tmp_path / "shard.parquet.population"
+    stale = tmp_path / "shard.parquet.population.0123456789abcdef.partial"
+    stale.write_bytes(b"a checkpoint of older settings")
+    unrelated = tmp_path / "other.parquet.population.0123456789abcdef.partial"
+    unrelated.write_bytes(b"another unit's")
+    with caplog.at_level("INFO"):
+        list(populations.train(candidates, split, split, make_optimizer=lambda p: torch.optim.Adam(p, lr=0.01),
+                               epochs=1, batch_size=16, batch_seed=0, populations={"size": "auto"},
+                               device=torch.device("cpu"), checkpoint=str(prefix), settings={"a": 1}))
+    assert not stale.exists() and unrelated.exists()
+    assert f"removed {stale}" in caplog.text

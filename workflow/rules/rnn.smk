@@ -1,7 +1,16 @@
-# Reber strings, dense recurrent classifiers, and pruning of their input-to-hidden / hidden-to-hidden weights.
+# Reber strings (or the user's sequence files), dense recurrent classifiers, and pruning of their input-to-hidden / hidden-to-hidden weights.
+
+
+def reber_files(wildcards):
+    """Sequence files in place of generated strings (reber.files): inputs, so that replacing one reruns this rule
+    and what depends on its table."""
+    files = config["reber"].get("files") or {}
+    return [files[split] for split in ("train", "test") if split in files]
 
 
 rule reber_data:
+    input:
+        reber_files,
     output:
         f"{R}/data/reber.parquet",
     params:
