@@ -50,8 +50,9 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"{where}: YAML syntax error: {exc.problem or exc.context}".replace("\n", " ")) from None
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: not valid YAML ({exc})".replace("\n", " ")) from None
-    if data is None:
-        return {}
+    if data is None:  # empty, or only comments: Snakemake refuses such a --configfile, so we do too
+        raise ConfigError(f"{path}: empty (no config keys); expected a mapping of config keys, e.g. 'seed: 1' (leave "
+                          f"an empty overlay out)")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of config keys at the top level, got {type(data).__name__}")
     return data
@@ -251,17 +252,29 @@ def graph_count(config: Mapping[str, Any]) -> int:
     return sum(len(s["paths"]) if name == "files" else s["count"] for name, s in config["graphs"].items())
 
 
-def pruned_models_at_most(config: Mapping[str, Any], dataset: str) -> int:
-    """Pruned nets (one per pruning step) the config can produce for one dataset, at most."""
+def pruned_groups_at_most(config: Mapping[str, Any], dataset: str) -> tuple[int, str]:
+    """Cross-validation groups the pruned nets of one dataset can form, at most, and what they are: the rule of
+    :func:`sparsepipe.predict.groups_of` (dense nets when there are at least ``predict.folds`` of them, else dense
+    net x method x rate), counted from the config."""
+    from sparsepipe.predict import PRUNED_KINDS, pruned_level
+
     ffn, prune = config["ffn"], config["ffn"]["prune"]
-    steps = 1 if prune["schedule"] == "one_shot" else prune["max_steps"]
-    return (len(ffn["archs"]) * len(ffn["seeds"]) * len(prune["methods"]) * len(prune["rates"]) * prune["runs"]
-            * steps)
+    dense_nets = len(ffn["archs"]) * len(ffn["seeds"])
+    level = pruned_level(dense_nets, config["predict"]["folds"])
+    if level == "dense_net":
+        return dense_nets, PRUNED_KINDS[level]
+    return dense_nets * len(prune["methods"]) * len(prune["rates"]), PRUNED_KINDS[level]
+
+
+def vision_datasets(config: Mapping[str, Any]) -> list[str]:
+    """The vision datasets the config trains on: ffn.datasets, structure.ffn.datasets and the search's ffn tasks."""
+    tasks = [t.removeprefix("ffn_") for t in config["nas"]["tasks"] if t.startswith("ffn_")]
+    return sorted({*config["ffn"]["datasets"], *config["structure"]["ffn"]["datasets"], *tasks})
 
 
 @cross_check
 def _predictor_folds(config: Mapping[str, Any]) -> None:
-    """Each family's predictors need at least ``predict.folds`` models (caught here, not after every training)."""
+    """Each family's predictors need at least ``predict.folds`` groups (caught here, not after every training)."""
     folds = config["predict"]["folds"]
     graphs = graph_count(config)
     if graphs < folds:
@@ -270,11 +283,31 @@ def _predictor_folds(config: Mapping[str, Any]) -> None:
                           f"{graphs} graphs (graphs.*.count, graphs.files.paths); lower predict.folds or add graphs")
     if config["ffn"]["prune"]["network_features"]:
         for dataset in config["ffn"]["datasets"]:
-            most = pruned_models_at_most(config, dataset)
+            most, kind = pruned_groups_at_most(config, dataset)
             if most < folds:
-                raise ConfigError(f"predict.folds: {folds} folds need at least {folds} models per family, but family "
-                                  f"pruned_ffn_{dataset} gets at most {most} pruned nets (archs x seeds x methods x "
-                                  f"rates x runs x steps under ffn); lower predict.folds or prune more")
+                raise ConfigError(f"predict.folds: {folds} folds need at least {folds} groups per family, but family "
+                                  f"pruned_ffn_{dataset} gets at most {most} {kind} (ffn.archs x ffn.seeds dense nets; "
+                                  f"with fewer dense nets than folds, x ffn.prune.methods x ffn.prune.rates: the runs "
+                                  f"of one method and rate prune the same weights and stay in one fold); lower "
+                                  f"predict.folds, or add dense nets, methods or rates")
+
+
+@cross_check
+def _idx_dirs(config: Mapping[str, Any]) -> None:
+    """Each ``data.idx_dirs`` folder of a dataset the config uses exists and holds its IDX files, unless the files
+    are already staged under ``results_dir`` (then nothing is copied from it)."""
+    from sparsepipe.data.vision import idx_dir_problem, staged
+
+    root = Path(config["results_dir"]) / "data" / "vision"
+    used = vision_datasets(config)
+    for dataset, folder in config["data"]["idx_dirs"].items():
+        if dataset not in used or staged(dataset, root):
+            continue
+        problem = idx_dir_problem(folder)
+        if problem:
+            debian = "Debian: apt-get install dataset-fashion-mnist; " if dataset == "fashion_mnist" else ""
+            raise ConfigError(f"data.idx_dirs.{dataset}: {problem} ({debian}or remove the key and set data.download: "
+                              f"true on a machine with a network)")
 
 
 # --- the --params of a hand-run unit ----------------------------------------------------------------------------

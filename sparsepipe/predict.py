@@ -3,7 +3,8 @@
 Validation that cannot leak:
 
 - Rows that share what a new case would not share stay on one side of every split (:func:`groups_of`): the
-  replicates of one graph (structure families), the steps of one pruning run of one dense model (pruned nets).
+  replicates of one graph (structure families); for pruned nets every net pruned from one dense net, or, with fewer
+  dense nets than folds, from one dense net by one method at one rate (its runs prune the same weights).
   Each repeat assigns the groups to folds afresh (seeded, :func:`grouped_folds`).
 - Scaling lives inside each fold's pipeline, so no statistic of a test fold leaks into training.
 - R², Spearman's rho, Kendall's tau and MAE are computed per repeat on that repeat's pooled out-of-fold predictions
@@ -123,23 +124,70 @@ def feature_columns(table: pd.DataFrame, feature_set: str, candidates: Sequence[
 
 # --- what may not straddle a split ------------------------------------------------------------------------------
 
-def groups_of(runs: pd.DataFrame, family: str) -> np.ndarray:
-    """The validation group of every row: what two rows share that a new case would not.
+PRUNED_KEY = ("dataset", "arch", "model_seed", "method", "rate", "run", "step")  # a pruned net's graph_id, by "/"
+PRUNED_LEVELS = {  # what a group of pruned nets shares: the parts of PRUNED_KEY it keeps
+    "dense_net": ("dataset", "arch", "model_seed"),
+    "method_rate": ("dataset", "arch", "model_seed", "method", "rate"),
+    "run": ("dataset", "arch", "model_seed", "method", "rate", "run"),  # leaks (deterministic methods); kept to show it
+}
+PRUNED_KINDS = {"dense_net": "dense nets", "method_rate": "(dense net, method, rate) groups", "run": "pruning runs"}
+
+
+def pruned_level(dense_nets: int, folds: int | None) -> str:
+    """The rule for pruned nets: group by dense net when there are at least ``folds`` dense nets (or ``folds`` is
+    not given), else by dense net, method and rate (``dense_net`` or ``method_rate``)."""
+    return "dense_net" if folds is None or dense_nets >= folds else "method_rate"
+
+
+def pruned_parts(runs: pd.DataFrame) -> pd.DataFrame:
+    """The parts of pruned nets' ``graph_id`` (:data:`PRUNED_KEY`) as columns of strings."""
+    if runs.empty:
+        return pd.DataFrame(columns=list(PRUNED_KEY), dtype=str)
+    parts = runs["graph_id"].astype(str).str.split("/", expand=True)
+    if parts.shape[1] != len(PRUNED_KEY):
+        raise DataError(f"pruned nets: graph_id {runs['graph_id'].iloc[0]!r} is not "
+                        f"{'/'.join(PRUNED_KEY)} (rebuild ffn/pruned_runs.parquet)")
+    parts.columns = list(PRUNED_KEY)
+    return parts
+
+
+def groups_of(runs: pd.DataFrame, family: str, folds: int | None = None, level: str | None = None) -> np.ndarray:
+    """The validation group of every row: what two rows share that a new case would not, so that no test fold
+    holds a near-copy of a training row.
 
     - Structure families (``rnn_<cell>``, ``ffn_<dataset>``): the graph (``graph_id``), so the replicates of one
       graph, which share its structure and differ only by seed, are never split between training and test.
-    - Pruned nets (``pruned_ffn_<dataset>``, ``graph_id`` = ``dataset/arch/model_seed/method/rate/run/step``): the
-      pruning run of one dense model, everything but the step, since the steps of a run are successive prunings of
-      the same weights and their surviving-weight graphs are nested.
+    - Pruned nets (``pruned_ffn_<dataset>``, ``graph_id`` = ``dataset/arch/model_seed/method/rate/run/step``), by
+      this rule (:func:`pruned_level`): with at least ``folds`` dense nets, the **dense net** (every net pruned from
+      one trained net stays on one side); with fewer, the **dense net, method and rate**. Not the pruning run: only
+      ``random`` uses the run's seed to choose what to prune; ``class_blinded``, ``class_uniform``,
+      ``class_distributed``, ``obd`` and ``lobs`` prune the same weights of one dense net in every run, so two runs
+      of one method and rate give the same (or nearly the same) graphs and accuracies, and a run-level split would
+      test on copies of training rows. The steps of a run are nested prunings of the same weights, so they stay
+      together under either level.
+
+    ``level`` (pruned nets only) overrides the rule: one of :data:`PRUNED_LEVELS` (``run`` reproduces the old, leaky
+    grouping for comparison, ``bench/pruned_prediction.py``).
     """
-    ids = runs["graph_id"].astype(str)
-    if family.startswith(PRUNED_PREFIX):
-        return ids.str.rsplit("/", n=1).str[0].to_numpy()
-    return ids.to_numpy()
+    if not family.startswith(PRUNED_PREFIX):
+        return runs["graph_id"].astype(str).to_numpy()
+    parts = pruned_parts(runs)
+    if level is None:
+        level = pruned_level(parts[list(PRUNED_LEVELS["dense_net"])].drop_duplicates().shape[0], folds)
+    if level not in PRUNED_LEVELS:
+        raise ValueError(f"groups_of: level {level!r}; expected one of {list(PRUNED_LEVELS)}")
+    return parts[list(PRUNED_LEVELS[level])].agg("/".join, axis=1).to_numpy()
 
 
-def group_kind(family: str) -> str:
-    return "pruning runs" if family.startswith(PRUNED_PREFIX) else "graphs"
+def group_kind(runs: pd.DataFrame, family: str, folds: int | None = None, level: str | None = None) -> str:
+    """What the groups of :func:`groups_of` are, in words: ``graphs``; for pruned nets ``dense nets`` or
+    ``(dense net, method, rate) groups`` by the same rule (or ``level``)."""
+    if not family.startswith(PRUNED_PREFIX):
+        return "graphs"
+    if level is None:
+        dense_nets = pruned_parts(runs)[list(PRUNED_LEVELS["dense_net"])].drop_duplicates().shape[0]
+        level = pruned_level(dense_nets, folds)
+    return PRUNED_KINDS[level]
 
 
 def grouped_folds(groups: Sequence[Any], folds: int, repeats: int, seed: int
@@ -282,22 +330,30 @@ def _target_table(data: pd.DataFrame, target: str, accuracy: str) -> pd.DataFram
 def cross_validate(runs: pd.DataFrame, family: str, regressors: Sequence[str], folds: int, repeats: int, seed: int,
                    accuracy: str = "test_acc", feature_sets: Sequence[str] = ("all",),
                    candidates: Sequence[str] | None = None, importance: bool = False,
-                   targets: Sequence[str] = ("single",), single_splits: Mapping[str, Any] | None = None
-                   ) -> CrossValidation:
+                   targets: Sequence[str] = ("single",), single_splits: Mapping[str, Any] | None = None,
+                   group_level: str | None = None) -> CrossValidation:
     """Grouped repeated k-fold scores of every regressor and feature set on every target for one model family;
     out-of-fold predictions; permutation importances (feature set ``all``, held-out folds of the first repeat, the
     first target, random forest or else the first regressor); the noise ceiling per target.
 
     ``single_splits``: ``{count, test_fraction, regressors, feature_sets}``, the spread of R² over single random
     group splits for those regressors and feature sets (the ``r2_split_*`` columns, NaN elsewhere).
+
+    Groups: :func:`groups_of` by its rule (``group_level`` overrides it for pruned nets); the scores' ``groups``
+    column names them (``graphs``, ``dense nets``, ...).
     """
     family_runs = runs[runs["family"] == family].reset_index(drop=True)
-    groups = groups_of(family_runs, family)
+    if family.startswith(PRUNED_PREFIX) and group_level is None and len(family_runs):
+        dense_nets = pruned_parts(family_runs)[list(PRUNED_LEVELS["dense_net"])].drop_duplicates().shape[0]
+        group_level = pruned_level(dense_nets, folds)  # fixed for every target: one rule per family
+    groups = groups_of(family_runs, family, folds, group_level)
     n_groups = len(np.unique(groups))
     if n_groups < folds:
-        raise DataError(f"family {family}: {n_groups} {group_kind(family)} ({len(family_runs)} trained models) for "
-                        f"{folds}-fold grouped cross-validation; need at least {folds} "
-                        f"(train more graphs or lower predict.folds)")
+        more = ("prune with more dense nets, methods or rates" if family.startswith(PRUNED_PREFIX)
+                else "train more graphs")
+        raise DataError(f"family {family}: {n_groups} {group_kind(family_runs, family, folds, group_level)} "
+                        f"({len(family_runs)} trained models) for {folds}-fold grouped cross-validation; need at "
+                        f"least {folds} ({more} or lower predict.folds)")
     if candidates is None:
         candidates = [c for c in family_runs.columns
                       if c not in KEY_COLUMNS and pd.api.types.is_numeric_dtype(family_runs[c])]
@@ -308,7 +364,7 @@ def cross_validate(runs: pd.DataFrame, family: str, regressors: Sequence[str], f
         if target not in TARGETS:
             raise ConfigError(f"predict.target: expected one of {list(TARGETS)}, got {target!r}")
         data = _target_table(family_runs, target, accuracy)
-        data_groups = groups_of(data, family)
+        data_groups = groups_of(data, family, folds, group_level)
         y = data[accuracy].to_numpy(dtype=float)
         ceiling = noise_ceiling(family_runs[accuracy], family_runs["graph_id"],
                                 replicates="data" if target == "replicate_mean" else None,
@@ -358,7 +414,8 @@ def cross_validate(runs: pd.DataFrame, family: str, regressors: Sequence[str], f
                        "r2_fold_mean": float(np.nanmean(fold_r2)) if not np.isnan(fold_r2).all() else np.nan,
                        "noise_ceiling": ceiling["noise_ceiling"], "noise_ceiling_low": ceiling["noise_ceiling_low"],
                        "noise_ceiling_high": ceiling["noise_ceiling_high"],
-                       "n_models": len(data), "n_groups": len(np.unique(data_groups)), "n_folds": folds,
+                       "n_models": len(data), "n_groups": len(np.unique(data_groups)),
+                       "groups": group_kind(data, family, folds, group_level), "n_folds": folds,
                        "n_repeats": repeats, "note": "; ".join(notes)}
                 if (splits.get("count") and name in splits.get("regressors", ())
                         and feature_set in splits.get("feature_sets", ())):

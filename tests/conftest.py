@@ -36,8 +36,9 @@ TINY_OVERRIDES: dict[str, Any] = {
             "train": {"optimizer": "sgd", "epochs": 3, "batch_size": 64, "lr": 0.05, "momentum": 0.9,
                       "validation_fraction": 0.1, "plateau_patience": 0},
             "prune": {"methods": ["class_blinded", "class_uniform"], "schedule": "iterative", "strategy": "percent",
-                      "rates": [50], "max_steps": 2, "min_remaining": 0.01, "runs": 2,  # 4 pruning runs: the
-                      # predictors' folds group a run's steps, so pruned_ffn_digits needs >= predict.folds runs
+                      "rates": [50, 25], "max_steps": 2, "min_remaining": 0.01, "runs": 1,  # one dense net: the
+                      # predictors' folds group pruned nets by method and rate (sparsepipe.predict.groups_of), so
+                      # pruned_ffn_digits needs >= predict.folds (method, rate) pairs: 2 x 2
                       "retrain": {"mode": "fixed", "epochs": 1, "max_epochs": 3, "min_gain": 0.0, "lr": 0.3,
                                   "optimizer_state": "keep"},
                       "calibration_samples": 100, "network_features": True}},

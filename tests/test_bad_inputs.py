@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -62,8 +63,26 @@ CONFIG_CASES: list[tuple[str, Any, str]] = [
     ("folds beyond the graphs", {"predict": {"folds": 99}}, "predict.folds: 99 folds need at least 99 models"),
     ("folds beyond the pruned nets",
      {"predict": {"folds": 5}, "structure": {"cells": []}, "graphs": {"barabasi_albert": {"count": 16}},
-      "ffn": {"prune": {"methods": ["random"], "rates": [50], "max_steps": 2, "runs": 2}}},
-     "family pruned_ffn_digits gets at most 4 pruned nets"),
+      "ffn": {"prune": {"methods": ["random"], "rates": [50, 25], "max_steps": 2, "runs": 2}}},
+     "family pruned_ffn_digits gets at most 2 (dense net, method, rate) groups"),
+    # 8 pruned nets, but the 2 runs of one deterministic method and rate prune the same weights: one group
+    ("one method, one rate, two runs", {"ffn": {"prune": {"methods": ["class_blinded"], "rates": [50], "runs": 2}}},
+     "family pruned_ffn_digits gets at most 1 (dense net, method, rate) groups"),
+    ("dense nets fewer than folds, one method",
+     {"ffn": {"seeds": [0, 1, 2], "prune": {"methods": ["obd"], "rates": [50]}}},
+     "family pruned_ffn_digits gets at most 3 (dense net, method, rate) groups"),
+    ("single split of a regressor not fitted",
+     {"predict": {"regressors": ["random_forest"], "single_splits": {"count": 5, "test_fraction": 0.1,
+                                                                     "regressors": ["svr"], "feature_sets": ["all"]}}},
+     "predict.single_splits.regressors: ['svr'] not in predict.regressors"),
+    ("IDX folder missing", {"ffn": {"datasets": ["fashion_mnist"]}, "data": {"idx_dirs": {"fashion_mnist": "no/fm"}}},
+     "data.idx_dirs.fashion_mnist: no/fm: folder not found"),
+    ("IDX folder is a file",
+     {"ffn": {"datasets": ["fashion_mnist"]}, "data": {"idx_dirs": {"fashion_mnist": "my.yaml"}}},
+     "data.idx_dirs.fashion_mnist: my.yaml: not a folder"),
+    ("IDX folder without IDX files",
+     {"nas": {"tasks": ["ffn_mnist"]}, "data": {"idx_dirs": {"mnist": "."}}},
+     "data.idx_dirs.mnist: .: holds no train-images-idx3-ubyte, train-labels-idx1-ubyte"),
     ("no structured family", {"structure": {"cells": [], "ffn": {"datasets": []}}},
      "structure.cells and structure.ffn.datasets: both empty"),
     ("activation", {"nas": {"train": {"activation": "gelu"}}}, "nas/train/activation: 'gelu'"),
@@ -123,8 +142,10 @@ def test_bad_config_keys_stop_at_the_config_check(tmp_path, capsys, monkeypatch,
         ("ffn:\n  prune:\n    rates: [50\n  schedule: x\n", "my.yaml:4:11: YAML syntax error"),
         ("- a\n- b\n", "my.yaml: expected a mapping of config keys at the top level"),
         ("\tseed: 1\n", "my.yaml:1:1: YAML syntax error"),
+        ("", "my.yaml: empty (no config keys)"),  # Snakemake refuses an empty --configfile
+        ("# my study, to be written\n", "my.yaml: empty (no config keys)"),
     ],
-    ids=["unclosed list", "bad indentation", "top-level list", "tab"],
+    ids=["unclosed list", "bad indentation", "top-level list", "tab", "empty file", "only a comment"],
 )
 def test_bad_yaml_names_the_file_line_and_column(tmp_path, capsys, text, expected):
     path = tmp_path / "my.yaml"
@@ -141,7 +162,14 @@ def test_missing_config_file(tmp_path, capsys):
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (REPO / "configs").glob("*.yaml")))
 def test_every_shipped_config_is_valid_merged_over_the_default(capsys, monkeypatch, name):
+    from sparsepipe.config import merge, read_yaml, vision_datasets
+
     monkeypatch.chdir(REPO)
+    merged = merge(default_config(), read_yaml(REPO / "configs" / name))
+    folders = [Path(merged["data"]["idx_dirs"][d]) for d in vision_datasets(merged) if d in merged["data"]["idx_dirs"]]
+    missing = [str(f) for f in folders if not f.is_dir()]
+    if missing and os.environ.get("SPARSEPIPE_REQUIRE_DATA") != "1":  # validate-config checks data.idx_dirs
+        pytest.skip(f"data.idx_dirs folder(s) {missing} not here (Debian: apt-get install dataset-fashion-mnist)")
     assert main(["validate-config", f"configs/{name}"]) == 0
     assert "valid (merged over config.yaml)" in capsys.readouterr().out
 
@@ -237,13 +265,21 @@ UNIT_CASES: list[tuple[str, Callable[[Path], list[str]], str]] = [
     ("graph file with one node", lambda t: _graph_file(t, "one.edgelist", "a\n"), "one.edgelist"),
     ("graph file without edges", lambda t: _graph_file(t, "empty.csv", "source,target\n"), "empty.csv"),
     ("graph file not GraphML", lambda t: _graph_file(t, "bad.graphml", "<graphml><oops"), "bad.graphml: unreadable"),
-    ("graph file with an isolated node", lambda t: _graph_file(t, "iso.edgelist", "0 1\n1 2\n7\n"), "iso.edgelist"),
+    ("graph file with an isolated node", lambda t: _graph_file(t, "iso.edgelist", "0 1\n1 2\n7\n"),
+     "iso.edgelist): isolated nodes ['7'] (labels as in the file)"),  # the file's label, not its index (3)
+    ("edge list of prose", lambda t: _graph_file(t, "story.txt", "# notes\nThe quick brown fox jumps\n"),
+     "story.txt:2: expected two node labels and an optional weight ('u v' or 'u v w'), got 5 fields"),
+    ("edge list of three labels", lambda t: _graph_file(t, "tri.edgelist", "a b\nb c d\n"),
+     "tri.edgelist:2: expected two node labels"),
     ("graph file missing", lambda t: ["graphs", "--generator", "files", "--params",
                                       json.dumps({"generator": {"paths": [str(t / "none.graphml")]}, "seed": 0}),
                                       "--out", str(t / "out/g.parquet")], "none.graphml"),
     # data files
-    ("IDX shorter than its header", lambda t: _stage(t, _idx_dir(t, cut=100)),
-     "train-images-idx3-ubyte.gz: truncated or not an IDX file"),
+    ("IDX shorter than its header promises", lambda t: _stage(t, _idx_dir(t, cut=100)),
+     "train-images-idx3-ubyte.gz: truncated or not an IDX file (100 bytes, header promises 15696)"),
+    ("IDX shorter than its header", lambda t: _stage(t, _idx_dir(t, cut=10)),
+     "train-images-idx3-ubyte.gz: truncated or not an IDX file (10 bytes; expected a header of magic number and 3 "
+     "dimension sizes, 16 bytes"),
     ("IDX file missing", lambda t: _stage(t, t), "train-images-idx3-ubyte[.gz]: not found"),
     ("IDX not gzip", lambda t: (_idx_dir(t), (t / "idx/train-labels-idx1-ubyte.gz").write_bytes(b"not gzip"),
                                 _stage(t, t / "idx"))[-1], "train-labels-idx1-ubyte.gz: unreadable"),
@@ -315,8 +351,29 @@ def test_bad_unit_input_is_one_line_and_leaves_nothing(tmp_path, capsys, argv, e
     assert _files(tmp_path) == before, _files(tmp_path) - before
 
 
-def test_the_suite_covers_at_least_forty_bad_inputs():
-    assert len(CONFIG_CASES) + 4 + 1 + len(UNIT_CASES) >= 40
+def test_every_cross_key_rule_has_a_bad_input_here(tmp_path, monkeypatch):
+    """Each rule registered with ``sparsepipe.config.cross_check`` refuses at least one of CONFIG_CASES (a new rule
+    needs its case), and a case that passes the schema is refused by exactly the rules it names."""
+    from jsonschema.exceptions import best_match
+
+    from sparsepipe import config as config_module
+    from sparsepipe.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "my.yaml").write_text("seed: 0\n")
+    validator = config_module.jsonschema.Draft202012Validator(config_module.schema())
+    refused_by: dict[str, set[str]] = {check.__name__: set() for check in config_module.CROSS_CHECKS}
+    for name, override, expected in CONFIG_CASES:
+        merged = config_module.merge(default_config(), override)
+        if best_match(validator.iter_errors(merged)) is not None:
+            continue  # a schema case: the cross-key rules never see it
+        for check in config_module.CROSS_CHECKS:
+            try:
+                check(merged)
+            except ConfigError as error:
+                assert expected in str(error), (name, check.__name__, str(error))
+                refused_by[check.__name__].add(name)
+    assert not [check for check, cases in refused_by.items() if not cases], refused_by
 
 
 # --- the Snakefile: sparsepipe's one line comes before anything of Snakemake's ---------------------------------

@@ -7,9 +7,11 @@ from sparsepipe.config import check_semantics
 from sparsepipe.errors import ConfigError, DataError
 from sparsepipe.features import FEATURE_COLUMNS
 from sparsepipe.predict import (
+    KEY_COLUMNS,
     REGRESSORS,
     check_settings,
     cross_validate,
+    group_kind,
     grouped_folds,
     groups_of,
     noise_ceiling,
@@ -104,13 +106,79 @@ def _replicated(n=60, replicates=3, between=0.05, within=0.03, seed=0):
     return runs
 
 
-def test_groups_are_graphs_or_pruning_runs():
+def _pruned_ids(seeds, methods=("obd",), rates=(50.0,), runs=(0, 1), steps=(1, 2)):
+    return pd.DataFrame({"graph_id": [f"digits/100/{s}/{m}/{r}/{u}/{t}" for s in seeds for m in methods
+                                      for r in rates for u in runs for t in steps]})
+
+
+def test_groups_are_graphs_or_dense_nets_or_dense_net_method_and_rate():
     structure = pd.DataFrame({"graph_id": ["barabasi_albert-0001", "barabasi_albert-0001", "watts_strogatz-0001"]})
-    assert list(groups_of(structure, "rnn_gru")) == list(structure["graph_id"])
-    pruned = pd.DataFrame({"graph_id": ["digits/100/0/obd/50.0/0/1", "digits/100/0/obd/50.0/0/2",
-                                        "digits/100/0/obd/50.0/1/1", "digits/100/1/obd/50.0/0/1"]})
-    assert list(groups_of(pruned, "pruned_ffn_digits")) == [
-        "digits/100/0/obd/50.0/0", "digits/100/0/obd/50.0/0", "digits/100/0/obd/50.0/1", "digits/100/1/obd/50.0/0"]
+    assert list(groups_of(structure, "rnn_gru", 4)) == list(structure["graph_id"])
+    assert group_kind(structure, "rnn_gru", 4) == "graphs"
+    # as many dense nets as folds: every net pruned from one dense net is one group
+    five = _pruned_ids(seeds=range(5), methods=("obd", "random"), rates=(50.0, 25.0))
+    assert sorted(set(groups_of(five, "pruned_ffn_digits", 5))) == [f"digits/100/{s}" for s in range(5)]
+    assert group_kind(five, "pruned_ffn_digits", 5) == "dense nets"
+    # fewer dense nets than folds: dense net, method and rate; a run and its steps never form a group of their own
+    groups = groups_of(five, "pruned_ffn_digits", 10)
+    assert len(set(groups)) == 5 * 2 * 2 and "digits/100/0/obd/50.0" in set(groups)
+    assert group_kind(five, "pruned_ffn_digits", 10) == "(dense net, method, rate) groups"
+    one = _pruned_ids(seeds=[0])
+    assert set(groups_of(one, "pruned_ffn_digits", 4)) == {"digits/100/0/obd/50.0"}
+    assert len(set(groups_of(one, "pruned_ffn_digits", 4, level="run"))) == 2  # the old, leaky grouping
+    with pytest.raises(DataError, match="graph_id 'digits/100/0' is not dataset/arch/model_seed/method/rate/run/step"):
+        groups_of(pd.DataFrame({"graph_id": ["digits/100/0"]}), "pruned_ffn_digits", 4)
+
+
+def test_too_few_pruned_groups_name_the_grouping():
+    runs = _pruned_ids(seeds=[0], methods=("class_blinded",), rates=(50.0, 25.0), runs=(0, 1, 2))
+    runs = runs.assign(family="pruned_ffn_digits", test_acc=np.linspace(0.5, 0.9, len(runs)), edges=range(len(runs)))
+    with pytest.raises(DataError, match=r"pruned_ffn_digits: 2 \(dense net, method, rate\) groups \(12 trained "
+                                        r"models\) for 4-fold.*prune with more dense nets, methods or rates"):
+        cross_validate(runs, "pruned_ffn_digits", ["bayesian_ridge"], 4, 1, 0)
+
+
+@pytest.fixture(scope="module")
+def pruned_twice(tmp_path_factory):
+    """One dense digits net pruned by class-blinded and class-uniform magnitude pruning, 2 runs per method and
+    rate, through the pipeline's units (train_ffn, prune_ffn, pruned_runs)."""
+    from sparsepipe import units
+
+    tmp = tmp_path_factory.mktemp("pruned")
+    train = {"optimizer": "sgd", "epochs": 2, "batch_size": 64, "lr": 0.05, "momentum": 0.9,
+             "validation_fraction": 0.1, "plateau_patience": 0}
+    units.train_ffn("digits", "16", 0, {"train": train, "seed": 0}, str(tmp), str(tmp / "dense.pt"), device="cpu")
+    prune = {"schedule": "iterative", "strategy": "percent", "rates": [50, 25], "max_steps": 2,
+             "min_remaining": 0.01, "runs": 2, "calibration_samples": 100, "network_features": True, "seed": 0,
+             "retrain": {"mode": "fixed", "epochs": 1, "max_epochs": 2, "min_gain": 0.0, "lr": 0.3,
+                         "optimizer_state": "keep"}}
+    tables = []
+    for method in ("class_blinded", "class_uniform"):
+        units.prune_ffn(str(tmp / "dense.pt"), method, prune, str(tmp), str(tmp / f"{method}.parquet"), device="cpu")
+        tables.append(pd.read_parquet(tmp / f"{method}.parquet"))
+    pd.concat(tables).to_parquet(tmp / "pruning.parquet")
+    units.pruned_runs(str(tmp / "pruning.parquet"), str(tmp / "runs.parquet"))
+    return pd.read_parquet(tmp / "runs.parquet")
+
+
+def test_two_runs_of_a_deterministic_method_share_a_fold(pruned_twice):
+    runs = pruned_twice
+    parts = runs["graph_id"].str.rsplit("/", n=2, expand=True).rename(columns={0: "method_rate", 1: "run", 2: "step"})
+    features = [c for c in runs.columns if c not in KEY_COLUMNS and pd.api.types.is_numeric_dtype(runs[c])]
+    # why: both runs of a magnitude method prune the same weights of the same dense net, so their first steps are
+    # the same graph (later steps differ only by the re-training's batch order)
+    first, second = (runs[mask].set_index(parts.loc[mask, "method_rate"])
+                     for mask in ((parts["run"] == r) & (parts["step"] == "1") for r in ("0", "1")))
+    assert len(first) == 4
+    pd.testing.assert_frame_equal(first[features], second[features].loc[first.index])
+    _, predictions, _, _ = cross_validate(runs, "pruned_ffn_digits", ["bayesian_ridge"], 4, 3, seed=0)
+    predictions = predictions.assign(method_rate=predictions["graph_id"].str.rsplit("/", n=2).str[0])
+    assert predictions.groupby(["repeat", "method_rate"])["fold"].nunique().max() == 1
+    assert predictions["group"].nunique() == 4  # 2 methods x 2 rates of one dense net
+    # the old grouping by run would have tested on copies of training rows
+    _, leaky, _, _ = cross_validate(runs, "pruned_ffn_digits", ["bayesian_ridge"], 4, 3, seed=0, group_level="run")
+    leaky = leaky.assign(method_rate=leaky["graph_id"].str.rsplit("/", n=2).str[0])
+    assert leaky.groupby(["repeat", "method_rate"])["fold"].nunique().max() == 2
 
 
 def test_no_graph_is_in_two_folds_and_every_row_is_tested_once_per_repeat():

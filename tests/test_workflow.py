@@ -85,7 +85,8 @@ def test_the_chain_writes_the_contract_tables(workdir):
     assert set(scores["family"]) == {"rnn_gru", "ffn_digits", "pruned_ffn_digits"}
     assert {"r2_low", "r2_high", "n_groups", "noise_ceiling", "target"} <= set(scores.columns)
     pruned = scores[scores["family"] == "pruned_ffn_digits"]
-    assert (pruned["n_groups"] == 4).all()  # 2 methods x 2 runs: the steps of a run are one group
+    assert (pruned["n_groups"] == 4).all()  # one dense net: 2 methods x 2 rates, every run and step of each in one
+    assert (pruned["groups"] == "(dense net, method, rate) groups").all()
     rnn = pd.read_parquet(workdir / "results/rnn/pruning.parquet")
     assert set(rnn["target"]) == {"i2h", "both"} and rnn["acc_retrained"].notna().all()
     assert rnn[rnn["percent"] == 100]["emptied_layers"].str.len().gt(0).all()
@@ -152,3 +153,33 @@ def test_a_unit_rerun_alone_gives_the_same_numbers(workdir):
     pd.testing.assert_frame_equal(before.drop(columns="seconds"), after.drop(columns="seconds"))
     again = pd.read_parquet(workdir / "results/structure/runs.parquet")
     pd.testing.assert_series_equal(structured["test_acc"], again["test_acc"])
+
+
+def test_sequence_files_drive_the_recurrent_stages_and_an_edited_file_reruns_only_its_dependents(workdir):
+    """Last in this module: it leaves the chain on the files (reber.files) rather than on generated strings."""
+    from sparsepipe.data.reber import generate_reber
+
+    strings = generate_reber(160, 80, 16, seed=7)
+    for split in ("train", "test"):
+        part = strings[strings["split"] == split]
+        pd.DataFrame({"string": part["string"], "valid": part["label"]}).to_csv(workdir / f"{split}.csv", index=False)
+    config = tiny_config()
+    config["reber"]["files"] = {"train": "train.csv", "test": "test.csv"}
+    write_config(workdir, config)
+    snakemake(workdir)
+    staged = pd.read_parquet(workdir / "results/data/reber.parquet")
+    assert set(staged["kind"]) == {"file"} and sorted(staged["string"]) == sorted(strings["string"])
+    assert scheduled(workdir) == set()
+    test = pd.read_csv(workdir / "test.csv", keep_default_na=False)
+    test.loc[0, "valid"] = 1 - test.loc[0, "valid"]
+    test.to_csv(workdir / "test.csv", index=False)
+    dependents = {"reber_data", "train_rnn", "rnn_table", "prune_rnn", "rnn_pruning_table", "train_structured",
+                  "structure_runs", "fit_predictors", "predict_table", "report"}
+    assert scheduled(workdir) == dependents
+    snakemake(workdir)
+    assert pd.read_parquet(workdir / "results/data/reber.parquet")["label"].sum() != staged["label"].sum()
+    (workdir / "test.csv").write_text("string,valid\nBTXSE,1\nBTQSE,0\n")
+    result = subprocess.run(["snakemake", "--cores", "1", "--snakefile", str(REPO / "Snakefile"), "--directory",
+                             str(workdir)], capture_output=True, text=True, check=False)
+    log = (workdir / "results/logs/data/reber.log").read_text().strip().splitlines()
+    assert result.returncode != 0 and "test.csv: row 2: symbol(s) 'Q' never occur in the training file" in log[-1]

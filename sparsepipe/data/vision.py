@@ -117,6 +117,26 @@ def stage(name: str, root: str | Path, idx_dir: str | None = None, download: boo
     return [root / _TORCHVISION[name] / "raw" / base for base in IDX_FILES]
 
 
+def staged(name: str, root: str | Path) -> bool:
+    """Whether the IDX files of ``name`` are already in place under ``root`` (staging then copies nothing)."""
+    raw = Path(root) / _TORCHVISION.get(name, name) / "raw"
+    return all((raw / base).is_file() for base in IDX_FILES)
+
+
+def idx_dir_problem(folder: str | Path) -> str | None:
+    """Why ``folder`` cannot be a ``data.idx_dirs`` entry (missing, not a folder, lacking IDX files), or ``None``.
+    Only that the four files are there (``.gz`` or not); their contents are checked when they are staged."""
+    folder = Path(folder)
+    if not folder.exists():
+        return f"{folder}: folder not found (relative paths start in {Path.cwd()})"
+    if not folder.is_dir():
+        return f"{folder}: not a folder; expected a folder holding the IDX files"
+    missing = [base for base in IDX_FILES if not any((folder / f"{base}{ext}").is_file() for ext in (".gz", ""))]
+    if missing:
+        return f"{folder}: holds no {', '.join(missing)}[.gz]; expected the 4 IDX files {list(IDX_FILES)}"
+    return None
+
+
 def check_idx(path: Path, name: str, root: Path) -> None:
     """An IDX file is complete when its size matches the dimensions its header declares."""
     if not path.is_file():
@@ -131,9 +151,13 @@ def idx_problem(path: Path) -> str | None:
     with open(path, "rb") as f:
         header = f.read(4)
         ndim = header[3] if len(header) == 4 else 0
-        dims = np.frombuffer(f.read(4 * ndim), dtype=">u4")
-    expected = 4 + 4 * ndim + int(np.prod(dims, dtype=np.int64)) if len(dims) == ndim and ndim else -1
+        raw = f.read(4 * ndim)
     size = path.stat().st_size
+    if len(header) < 4 or not ndim or len(raw) < 4 * ndim:  # shorter than its own header
+        return (f"truncated or not an IDX file ({size} bytes; expected a header of magic number and "
+                f"{ndim or 'n'} dimension sizes, {4 + 4 * ndim if ndim else 'at least 8'} bytes, then the data)")
+    dims = np.frombuffer(raw, dtype=">u4")
+    expected = 4 + 4 * ndim + int(np.prod(dims, dtype=np.int64))
     if size != expected:
         return f"truncated or not an IDX file ({size} bytes, header promises {expected})"
     return None

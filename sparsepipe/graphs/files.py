@@ -3,8 +3,10 @@
 Formats, chosen by the file's extension:
 
 - ``.graphml``: GraphML, read with :func:`networkx.read_graphml`;
-- ``.edgelist`` and ``.txt``: one edge ``u v`` per line, separated by whitespace; ``#`` starts a comment; further
-  fields (weights, attributes) are ignored; a line with a single label declares a node without an edge;
+- ``.edgelist`` and ``.txt``: one edge ``u v`` per line, separated by whitespace, optionally followed by a numeric
+  weight (``u v w``) or by networkx's attribute dict (``u v {'weight': 1.0}``, as ``nx.write_edgelist`` writes it),
+  both ignored; ``#`` starts a comment; a line with a single label declares a node without an edge. Any other line
+  (a sentence, three labels, a label and a word) is a :class:`DataError` naming the file and line;
 - ``.csv``: one edge ``u,v`` per row (further columns ignored); a first row naming the columns
   (``source,target``, ``src,dst``, ``u,v``, ``from,to``, ``node1,node2``; any case) is skipped; ``#`` rows are comments.
 
@@ -15,7 +17,8 @@ of a directed file is not kept (a DAG whose labels are a topological order keeps
 one and self-loops are dropped (a structural prior is a simple graph); the log says how many.
 
 A missing or unreadable file is a :class:`DataError` naming it and the expected format; a graph that cannot serve
-as a structural prior (one node, no edges, isolated nodes) is a :class:`GraphError` naming the graph and its file.
+as a structural prior (one node, no edges, isolated nodes) is a :class:`GraphError` naming the graph and its file,
+and its nodes by the file's labels.
 """
 
 from __future__ import annotations
@@ -58,8 +61,36 @@ def _edge_list(lines: Iterable[Sequence[str]]) -> nx.Graph:
     return graph
 
 
-def _read_text_edges(text: str) -> nx.Graph:
-    return _edge_list(line.split("#", 1)[0].split() for line in text.splitlines())
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _edge_fields(line: str) -> list[str] | None:
+    """The labels of one edge-list line (``[]`` blank, ``[u]`` a node, ``[u, v]`` an edge), ``None`` if the line
+    is not one: more than two labels, unless the rest is a number (a weight) or a networkx attribute dict."""
+    fields = line.split("#", 1)[0].split()
+    if len(fields) <= 2:
+        return fields
+    rest = " ".join(fields[2:])
+    if (len(fields) == 3 and _is_number(fields[2])) or (rest.startswith("{") and rest.endswith("}")):
+        return fields[:2]
+    return None
+
+
+def _read_text_edges(text: str, path: Path) -> nx.Graph:
+    lines = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = _edge_fields(line)
+        if fields is None:
+            shown = line.strip() if len(line.strip()) <= 60 else line.strip()[:57] + "..."
+            raise DataError(f"graphs.{FILES}: {path}:{number}: expected two node labels and an optional weight "
+                            f"('u v' or 'u v w'), got {len(line.split('#', 1)[0].split())} fields: {shown!r}")
+        lines.append(fields)
+    return _edge_list(lines)
 
 
 def _read_csv_edges(text: str) -> nx.Graph:
@@ -84,7 +115,9 @@ def read_graph_file(path: str | Path) -> nx.Graph:
             graph = nx.read_graphml(path)
         else:
             text = path.read_text(encoding="utf-8")
-            graph = _read_csv_edges(text) if suffix == ".csv" else _read_text_edges(text)
+            graph = _read_csv_edges(text) if suffix == ".csv" else _read_text_edges(text, path)
+    except DataError:
+        raise
     except Exception as exc:  # parsers raise many types (ParseError, NetworkXError, KeyError, UnicodeError...)
         raise DataError(f"graphs.{FILES}: {path}: unreadable ({type(exc).__name__}: {exc}); {expected}") from None
     simple = nx.Graph()
@@ -155,6 +188,10 @@ def files_table(settings: Mapping[str, Any], global_seed: int) -> pd.DataFrame:
     for index, path in enumerate(_check_settings(settings)):
         graph_id = f"{FILES}-{index:04d}"
         graph = relabel(read_graph_file(path))
+        isolated = [graph.nodes[node]["label"] for node in sorted(nx.isolates(graph))]
+        if isolated and graph.number_of_edges():  # named by the file's labels, not by their indices
+            raise GraphError(f"{graph_id} ({path}): isolated nodes {isolated[:5]} (labels as in the file); every "
+                             f"node must lie on a source-sink path")
         reason = unusable_reason(graph, f"{graph_id} ({path})")
         if reason:
             raise GraphError(reason)
