@@ -17,7 +17,8 @@ from sparsepipe.models.population import FeedForwardPopulation, RecurrentPopulat
 from sparsepipe.models.rnn import CELLS
 from sparsepipe.models.structured import StructuredRNN
 from sparsepipe.models.structured_ffn import StructuredFFN
-from sparsepipe.train import batches
+from sparsepipe.seeds import seed_everything
+from sparsepipe.train import batches, evaluate, fit
 
 # mixed depths, widths and skip patterns: a deep BA graph with long skips, a wide shallow WS graph, a chain with one
 # long skip edge (depth 6), and a two-layer graph
@@ -50,48 +51,48 @@ def _feed_forward(activation: str = "tanh") -> list[StructuredFFN]:
     return members
 
 
-def _train_steps(model, data, batcher, steps: int, population: bool) -> list[torch.Tensor]:
-    """Per-step losses of Adam training on one seeded batch order (each member's mean loss in a population)."""
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.02, fused=True)
-    losses = []
-    for step, (*inputs, labels) in enumerate(batcher(data, 16, torch.Generator().manual_seed(9))):
-        if step == steps:
-            break
-        optimizer.zero_grad()
-        output = model(*inputs)
-        loss = member_losses(output, labels) if population else torch.nn.functional.cross_entropy(output, labels)
-        loss.sum().backward()
-        optimizer.step()
-        losses.append(loss.detach())
-    return losses
+def _strings_test(n: int = 64):
+    t = tensors_of(generate_reber(n, 2, 14, seed=4), "train")
+    return t.tokens, t.lengths, t.labels
 
 
-def _check_same_training(alone, together, data, batcher, steps: int = 6) -> None:
-    population = (RecurrentPopulation if isinstance(together[0], StructuredRNN) else FeedForwardPopulation)(together)
-    pooled = torch.stack(_train_steps(population, data, batcher, steps, population=True))  # (steps, K)
-    assert pooled.shape == (steps, len(alone))
-    for k, member in enumerate(alone):
-        own = torch.stack(_train_steps(member, data, batcher, steps, population=False))
-        torch.testing.assert_close(pooled[:, k], own, rtol=1e-5, atol=1e-5)
-    population.unpack()
-    with torch.no_grad():
-        *inputs, _ = data
-        for member, trained in zip(alone, together, strict=True):
-            member.eval(), trained.eval()
-            torch.testing.assert_close(trained(*inputs), member(*inputs), rtol=1e-4, atol=1e-4)
-            assert torch.equal(trained(*inputs).argmax(1), member(*inputs).argmax(1))
+def _check_same_training(builders, train_split, test_split, batcher, epochs: int = 2) -> None:
+    """Members trained as populations by ``sparsepipe.populations.train`` (which trains with ``train.fit``) end
+    where each one trained alone by ``train.fit`` ends: the same test loss and accuracy, to float tolerance."""
+    candidates = [populations.Candidate(f"member {k}", 100 + k, build) for k, build in enumerate(builders)]
+    common = {"epochs": epochs, "batch_size": 16, "batch_seed": 9, "batcher": batcher}
+
+    def adam(parameters):
+        return torch.optim.Adam(parameters, lr=0.02)
+
+    together = {o.key: o for part in populations.train(
+        candidates, train_split, test_split, make_optimizer=adam, populations={"size": "auto", "memory_gb": 1},
+        device=torch.device("cpu"), **common) for o in part}
+    assert len(together) == len(candidates) and {o.population for o in together.values()} == {len(candidates)}
+    for candidate in candidates:
+        seed_everything(candidate.seed)
+        model = candidate.build()
+        fit(model, adam(model.parameters()), train_split, common["epochs"], common["batch_size"],
+            common["batch_seed"], batcher=batcher)
+        alone = evaluate(model, test_split, common["batch_size"], batcher)
+        outcome = together[candidate.key]
+        assert outcome.error == ""
+        assert outcome.loss == pytest.approx(alone.loss, rel=1e-4, abs=1e-6), candidate.key
+        assert outcome.accuracy == pytest.approx(alone.accuracy, abs=1e-9), candidate.key
 
 
 @pytest.mark.parametrize("cell", CELLS)
 def test_a_mixed_recurrent_population_trains_like_each_member_alone(cell):
-    _check_same_training(_recurrent(cell), _recurrent(cell), _strings(), bucketed_batches)
+    builders = [lambda k=k: StructuredRNN(GRAPHS[k], cell, VOCABULARY, 3 + k) for k in range(len(GRAPHS))]  # widths
+    _check_same_training(builders, _strings(), _strings_test(), bucketed_batches)
 
 
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
 def test_a_mixed_feed_forward_population_trains_like_each_member_alone(activation):
-    torch.manual_seed(0)
-    data = (torch.randn(96, 20), torch.randint(0, 4, (96,)))
-    _check_same_training(_feed_forward(activation), _feed_forward(activation), data, batches)
+    generator = torch.Generator().manual_seed(0)
+    inputs, labels = torch.randn(160, 20, generator=generator), torch.randint(0, 4, (160,), generator=generator)
+    builders = [lambda k=k: StructuredFFN(GRAPHS[k], 20, 4, activation) for k in range(len(GRAPHS))]
+    _check_same_training(builders, (inputs[:96], labels[:96]), (inputs[96:], labels[96:]), batches)
 
 
 def _padding(population) -> dict[str, torch.Tensor]:
