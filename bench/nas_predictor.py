@@ -9,7 +9,9 @@ the seeds and reports after how many trainings the guided mean curve reaches the
 maximum over single-seed trainings, biased upwards, so each search's winner is also re-trained with
 ``--winner-seeds`` fresh seeds and tested on the test split (sparsepipe.units.retrain_searched, as the pipeline's
 nas_winner rule does): the summary gives the winners' test accuracy (mean ± std over searches of each search's
-mean over fresh seeds) beside their validation fitness. That is the figure to report.
+mean over fresh seeds) beside their validation fitness. That is the figure to report; each screening regressor's
+winners are compared with the unguided ones paired by seed (mean difference of the test figure, 95% t-interval over
+the searches, paired t-test, and sparsepipe.analysis's verdict on "screening finds better structures").
 Tasks: ffn_fashion_mnist (Debian's dataset-fashion-mnist, staged into a temporary folder) and rnn_gru (Reber).
 Each task trains as in TRAIN: a fitness is only worth predicting if a structure's repeated trainings agree more than
 different structures do. On Reber, 2 epochs on 3,000 strings gave a seed spread (0.022) above the structure spread
@@ -28,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from sparsepipe import io, nas, units
+from sparsepipe.analysis import paired_difference, verdict_text
 from sparsepipe.data.reber import generate_reber
 from sparsepipe.data.vision import stage
 from sparsepipe.seeds import derive_seed
@@ -127,6 +130,14 @@ def main() -> None:
             print(f"{task}, {'without predictor' if model == 'off' else model}: winners' validation fitness "
                   f"{fitness.mean():.4f}; re-trained with fresh seeds, test accuracy {test.mean():.4f} ± "
                   f"{test.std(ddof=1) if len(test) > 1 else 0:.4f} over {len(test)} searches", flush=True)
+        for model in args.models:
+            guided, unguided = (np.array(winners[m])[:, 1] for m in (model, "off"))
+            paired = paired_difference(guided, unguided)
+            print(f"{task}, {model} - without predictor, winners' test accuracy paired by seed: "
+                  f"{100 * paired['mean_difference']:+.2f} points [{100 * paired['ci_low']:+.2f}, "
+                  f"{100 * paired['ci_high']:+.2f}], p = {paired['t_pvalue']:.2g}, better in "
+                  f"{int((guided > unguided).sum())} of {len(guided)}; "
+                  f"{verdict_text(paired['ci_low'], paired['ci_high'], paired['n'], unit='searches')}", flush=True)
         for model in args.models:
             mean = np.mean(curves[model], axis=0)
             on = nas.first_reaching(mean, final[-1])

@@ -100,6 +100,16 @@ def compare_with_dense(runs: pd.DataFrame, method: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def paired_difference(a: Sequence[float], b: Sequence[float]) -> dict[str, float]:
+    """``a − b`` paired by position (one pair per unit, e.g. per search seed): the mean difference, its 95%
+    t-interval (``ci_low``, ``ci_high``; NaN below 2 units), the paired t-test's p-value and ``n``."""
+    diff = np.asarray(a, dtype=float) - np.asarray(b, dtype=float)
+    low, high = _interval(diff)
+    varied = len(diff) > 1 and np.ptp(diff) > 0
+    return {"n": len(diff), "mean_difference": float(diff.mean()) if len(diff) else np.nan, "ci_low": low,
+            "ci_high": high, "t_pvalue": float(ttest_1samp(diff, 0.0).pvalue) if varied else np.nan}
+
+
 def _paired_row(dataset: str, arch: str, comparison: str, paired: pd.DataFrame) -> dict[str, object]:
     """``paired``: one row per run with its dense net's key and accuracies ``a`` and ``b``."""
     paired = paired.assign(diff=paired["a"] - paired["b"])

@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,6 +11,7 @@ from sparsepipe.analysis import (
     Claim,
     at_compression,
     comparison_verdict,
+    paired_difference,
     paper_check,
     verdict,
     verdict_text,
@@ -125,3 +129,30 @@ def test_comparisons_are_worded_against_the_papers_claims():
     assert comparison_verdict(one_net.loc["class_blinded vs class_uniform"]).startswith("too few dense nets")
     disagree = paper_check(_study(nets=5, runs=20, effect=0.0, net_spread=0.02), 0.8)[1].set_index("comparison")
     assert comparison_verdict(disagree.loc["class_blinded vs class_uniform"]).startswith("not shown: ")
+
+
+def test_a_paired_difference_is_tested_and_bounded_over_its_units():
+    a, b = [0.71, 0.69, 0.72, 0.70, 0.73], [0.60, 0.62, 0.58, 0.63, 0.57]
+    paired = paired_difference(a, b)
+    assert paired["n"] == 5 and paired["mean_difference"] == pytest.approx(np.mean(a) - np.mean(b))
+    assert paired["t_pvalue"] == pytest.approx(ttest_rel(a, b).pvalue)
+    assert paired["ci_low"] < paired["mean_difference"] < paired["ci_high"]
+    assert paired["ci_low"] > 0 and verdict(paired["ci_low"], paired["ci_high"], 5) == "shown"
+    assert np.isnan(paired_difference([0.7], [0.6])["ci_low"])
+
+
+def test_the_readmes_pruning_verdicts_are_the_analysis_verdicts():
+    """Each verdict word in the README's pruning table is what sparsepipe.analysis.verdict says of that row's
+    interval (claim > 0 against class-uniform, > +0.5 points against dense)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    rows = [line for line in readme.splitlines() if line.startswith("| ") and "compression" not in line
+            and re.search(r"\| \d+ \| [\d.]+% \|", line)]
+    assert len(rows) == 2, rows
+    number = r"([+−-][\d.]+)"
+    for row in rows:
+        cells = [c.strip().replace("*", "") for c in row.strip("|").split("|")]
+        n = int(cells[1])
+        for cell, claim in ((cells[5], Claim()), (cells[6], PAPER_CLAIMS["class_blinded vs dense"])):
+            low, high, word = re.search(rf"\[{number}, {number}\].*: ([a-z ]+)$", cell).groups()
+            low, high = (float(v.replace("−", "-")) / 100 for v in (low, high))
+            assert verdict(low, high, n, claim) == word, (cells[0], cell)
