@@ -161,23 +161,57 @@ def train(candidates: Sequence[Candidate], train_split: tuple[torch.Tensor, ...]
         yield failed
     length = int(train_split[1].max()) if len(train_split) == 3 and train_split[0].dim() == 2 else 0
     groups = group(built, batch_size, length, spec["size"], spec["memory_gb"]) if built else []
-    for index, members in enumerate(groups, start=1):
+
+    def run(members: list[tuple[Candidate, nn.Module]], name: str) -> Iterator[list[Outcome]]:
         start = time.perf_counter()
         keys = [candidate.key for candidate, _ in members]
-        population = population_of([model for _, model in members]).to(device)
         path = None
         if checkpoint is not None:
-            name = io.settings_digest([keys, [c.seed for c, _ in members], settings, epochs, batch_size, batch_seed])
-            path = f"{checkpoint}.{name}.partial"
+            digest = io.settings_digest([keys, [c.seed for c, _ in members], settings, epochs, batch_size,
+                                         batch_seed])
+            path = f"{checkpoint}.{digest}.partial"
             _remove_superseded(checkpoint, path, label)
-        log.info("%s: population %d/%d of %d members (%s ... %s)", label, index, len(groups), len(members),
-                 keys[0], keys[-1])
-        fit(population, make_optimizer(population.parameters()), train_split, epochs, batch_size, batch_seed,
-            checkpoint=path, label=f"{label} population {index}/{len(groups)}", batcher=batcher,
-            settings=[keys, settings], criterion=population_loss)
-        results = evaluate_members(population, test_split, batch_size, batcher)
+        log.info("%s: population %s of %d members (%s ... %s)", label, name, len(members), keys[0], keys[-1])
+        try:
+            population = population_of([model for _, model in members]).to(device)
+            fit(population, make_optimizer(population.parameters()), train_split, epochs, batch_size, batch_seed,
+                checkpoint=path, label=f"{label} population {name}", batcher=batcher, settings=[keys, settings],
+                criterion=population_loss)
+            results = evaluate_members(population, test_split, batch_size, batcher)
+        except RuntimeError as error:  # torch.OutOfMemoryError is one
+            if not out_of_memory(error) or len(members) == 1:
+                raise
+            population = None
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            half = len(members) // 2
+            log.warning("%s: population %s of %d members ran out of memory on %s; halved into %d + %d members, "
+                        "each trained from its own seed again", label, name, len(members), device, half,
+                        len(members) - half)
+            rebuilt = rebuild(members)
+            yield from run(rebuilt[:half], f"{name}a")
+            yield from run(rebuilt[half:], f"{name}b")
+            return
         share = (time.perf_counter() - start) / len(members)
         yield [Outcome(key, r.accuracy, r.loss, share, len(members)) for key, r in zip(keys, results, strict=True)]
+
+    for index, members in enumerate(groups, start=1):
+        yield from run(members, f"{index}/{len(groups)}")
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says the device ran out of memory (CUDA's OutOfMemoryError, or the allocator's message)."""
+    return isinstance(error, torch.OutOfMemoryError) or "out of memory" in str(error).lower()
+
+
+def rebuild(members: Sequence[tuple[Candidate, nn.Module]]) -> list[tuple[Candidate, nn.Module]]:
+    """Members built again from their seeds (a population that failed mid-training changed its packed copies only,
+    but building afresh is what one-at-a-time training would do)."""
+    rebuilt = []
+    for candidate, _ in members:
+        seed_everything(candidate.seed)
+        rebuilt.append((candidate, candidate.build()))
+    return rebuilt
 
 
 def _remove_superseded(prefix: str, keep: str, label: str) -> None:

@@ -202,3 +202,41 @@ def test_an_interrupted_population_resumes_from_its_checkpoint_and_ends_the_same
     fresh = [o for part in populations.train(candidates, data, data, batcher=bucketed_batches,
                                               **(common | {"checkpoint": None})) for o in part]
     assert [(o.key, o.accuracy, o.loss) for o in resumed] == [(o.key, o.accuracy, o.loss) for o in fresh]
+
+
+def test_a_population_that_runs_out_of_memory_halves_and_gives_the_same_numbers(monkeypatch, caplog):
+    """A device out of memory mid-training: the population is halved (logged) and each half trains from its members'
+    seeds, ending exactly where populations of that size end."""
+    data = _strings(64)
+    candidates = [populations.Candidate(f"g{k}#0", k, lambda k=k: StructuredRNN(GRAPHS[k], "gru", VOCABULARY, 3))
+                  for k in range(4)]
+    common = {"make_optimizer": lambda p: torch.optim.Adam(p, lr=0.02), "epochs": 2, "batch_size": 16,
+              "batch_seed": 4, "device": torch.device("cpu"), "batcher": bucketed_batches}
+    real_fit = populations.fit
+    calls = {"n": 0}
+
+    def fit_with_a_small_device(population, *args, **kwargs):
+        if population.size > 2:
+            calls["n"] += 1
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real_fit(population, *args, **kwargs)
+
+    monkeypatch.setattr(populations, "fit", fit_with_a_small_device)
+    with caplog.at_level("WARNING"):
+        halved = [o for part in populations.train(candidates, data, data, populations={"size": "auto"}, **common)
+                  for o in part]
+    assert calls["n"] == 1 and "ran out of memory on cpu; halved into 2 + 2 members" in caplog.text
+    monkeypatch.setattr(populations, "fit", real_fit)
+    pairs = [o for part in populations.train(candidates, data, data, populations={"size": 2}, **common) for o in part]
+    assert [(o.key, o.accuracy, o.loss, o.population) for o in halved] == [
+        (o.key, o.accuracy, o.loss, o.population) for o in pairs]
+
+    def always_fails(population, *args, **kwargs):
+        raise RuntimeError("CUDA error: out of memory")
+
+    monkeypatch.setattr(populations, "fit", always_fails)
+    with pytest.raises(RuntimeError, match="out of memory"):  # one member that does not fit: the error stands
+        list(populations.train(candidates[:1], data, data, populations={"size": "auto"}, **common))
+    monkeypatch.setattr(populations, "fit", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("shape mismatch")))
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # other errors are not memory: never halved
+        list(populations.train(candidates, data, data, populations={"size": "auto"}, **common))
