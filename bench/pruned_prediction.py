@@ -10,9 +10,10 @@ Reads a ``ffn/pruned_runs.parquet`` (the pipeline's ``pruned_runs`` rule: one ro
 2. R² of structure-only regressors (pooled out-of-fold predictions of grouped ``--folds``-fold x ``--repeats``,
    :func:`sparsepipe.predict.cross_validate`), mean and [min, max] over every repeat of ``--draws`` draws of the
    folds, per grouping: ``run`` (each pruning run a group: the old grouping, leaky for deterministic methods),
-   ``method_rate`` (dense net, method and rate), ``dense_net`` (needs at least ``--folds`` dense nets) and ``rule``
-   (what the pipeline uses, :func:`sparsepipe.predict.groups_of`). The first draw uses the pipeline's seed, so its
-   ``rule`` row is what ``predict/scores.parquet`` holds for the family.
+   ``method_rate`` (dense net, method and rate) and ``dense_net`` (needs at least ``--folds`` dense nets); the one
+   the pipeline uses (:func:`sparsepipe.predict.groups_of`'s rule) is marked ``(rule)``. The first draw uses the
+   pipeline's seed (with ``--seed``), so its rule row is what ``predict/scores.parquet`` holds for the family when
+   ``--folds`` and ``--repeats`` are the config's.
 """
 
 from __future__ import annotations
@@ -23,7 +24,15 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from sparsepipe.predict import KEY_COLUMNS, PRUNED_LEVELS, cross_validate, group_kind, groups_of, pruned_parts
+from sparsepipe.predict import (
+    KEY_COLUMNS,
+    PRUNED_LEVELS,
+    cross_validate,
+    group_kind,
+    groups_of,
+    pruned_level,
+    pruned_parts,
+)
 from sparsepipe.seeds import derive_seed
 
 
@@ -72,11 +81,13 @@ def main() -> None:
         print(f"## {family}: {len(part)} pruned nets of {dense_nets} dense net(s), {args.folds}-fold x "
               f"{args.repeats}, {args.draws} fold draws; the rule groups by {group_kind(part, family, args.folds)}\n")
         levels = [level for level in PRUNED_LEVELS if level != "dense_net" or dense_nets >= args.folds]
+        rule = pruned_level(dense_nets, args.folds)
         groupings = {level: groups_of(part, family, level=level) for level in levels}
-        groupings["rule"] = groups_of(part, family, args.folds)
+        assert (groupings[rule] == groups_of(part, family, args.folds)).all()
+        label = {level: f"{level} (rule)" if level == rule else level for level in levels}
         print("| grouping | groups | feature vectors in more than one group |\n|---|---|---|")
         for name, groups in groupings.items():
-            print(f"| {name} | {len(np.unique(groups))} | {shared_vectors(part, groups)} |")
+            print(f"| {label[name]} | {len(np.unique(groups))} | {shared_vectors(part, groups)} |")
         pairs = paired_runs(part)
         if len(pairs):
             print("\n| method | pairs of runs (same dense net, rate, step) | accuracies identical | Pearson r |\n"
@@ -87,16 +98,15 @@ def main() -> None:
               "first draw (the pipeline's seed): mean |\n|---|---|---|---|---|")
         seeds = [derive_seed(args.seed, "predict", family), *range(1, args.draws)]
         for name in groupings:
-            level = None if name == "rule" else name
             if len(np.unique(groupings[name])) < args.folds:
-                print(f"| {name} | – | – | fewer groups than folds | – |")
+                print(f"| {label[name]} | – | – | fewer groups than folds | – |")
                 continue
             scores = []
             for draw, seed in enumerate(seeds):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     result = cross_validate(part, family, args.regressors, args.folds, args.repeats, seed,
-                                            feature_sets=args.feature_sets, group_level=level)
+                                            feature_sets=args.feature_sets, group_level=name)
                 per_repeat = (result.predictions.groupby(["regressor", "feature_set", "repeat"])
                               .apply(lambda p: 1 - ((p["true"] - p["predicted"]) ** 2).sum()
                                      / ((p["true"] - p["true"].mean()) ** 2).sum(), include_groups=False)
@@ -105,7 +115,7 @@ def main() -> None:
             table = pd.concat(scores)
             for (regressor, feature_set), cell in table.groupby(["regressor", "feature_set"], sort=False):
                 first = cell[cell["draw"] == 0]["r2"].mean()
-                print(f"| {name} | {regressor} | {feature_set} | {cell['r2'].mean():.3f} "
+                print(f"| {label[name]} | {regressor} | {feature_set} | {cell['r2'].mean():.3f} "
                       f"[{cell['r2'].min():.3f}, {cell['r2'].max():.3f}] | {first:.3f} |")
         print()
 

@@ -76,7 +76,7 @@ def test_the_chain_writes_the_contract_tables(workdir):
     pruning = pd.read_parquet(workdir / "results/ffn/pruning.parquet")
     assert set(pruning["method"]) == {"class_blinded", "class_uniform"}
     assert pruning["acc_pruned"].between(0, 1).all() and pruning["acc_retrained"].between(0, 1).all()
-    assert (pruning.groupby(["method", "run"])["compression"].diff().dropna() > 0).all()
+    assert (pruning.groupby(["method", "rate", "run"])["compression"].diff().dropna() > 0).all()
     runs = pd.read_parquet(workdir / "results/structure/runs.parquet")
     assert len(runs) == 20 and set(runs["family"]) == {"rnn_gru", "ffn_digits"}
     assert runs["edges"].notna().all()
