@@ -15,6 +15,10 @@ read_or_exit("config.yaml")
 configfile: "config.yaml"
 
 
+# every job's software with --software-deployment-method conda (envs/ matches pyproject's dependencies)
+conda: "envs/sparsepipe.yaml"
+
+
 check_or_exit(config, [str(path) for path in workflow.configfiles])
 validate(config, "workflow/schemas/config.schema.yaml")
 
@@ -26,6 +30,7 @@ include: "workflow/rules/ffn.smk"
 include: "workflow/rules/structure.smk"
 include: "workflow/rules/predict.smk"
 include: "workflow/rules/nas.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

@@ -7,7 +7,7 @@ search's best is the maximum of noisy short trainings, so the summary also avera
 the seeds and reports after how many trainings the guided mean curve reaches the unguided one's final value
 (goal: the same best with at most half of the trainings, i.e. <= 0.50x). The best validation accuracy is a
 maximum over single-seed trainings, biased upwards, so each search's winner is also re-trained with
-``--winner-seeds`` fresh seeds and tested on the test split (sparsepipe.units.retrain_searched, as the pipeline's
+``--winner-seeds`` fresh seeds and tested on the test split (sparsepipe.stages.nas.retrain_searched, as the pipeline's
 nas_winner rule does): the summary gives the winners' test accuracy (mean ± std over searches of each search's
 mean over fresh seeds) beside their validation fitness. That is the figure to report; each screening regressor's
 winners are compared with the unguided ones paired by seed (mean difference of the test figure, 95% t-interval over
@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from sparsepipe import io, nas, units
+from sparsepipe import io, nas, stages
 from sparsepipe.analysis import paired_difference, verdict_text
 from sparsepipe.data.reber import generate_reber
 from sparsepipe.data.vision import stage
@@ -88,7 +88,7 @@ def main() -> None:
                 count, workers = len(genomes), max(1, args.workers)
                 parts = [list(range(count))[w::workers] for w in range(workers)]
                 parts = [part for part in parts if part]
-                results = pool.map(units.train_candidates, [task] * len(parts),
+                results = pool.map(stages.nas.train_candidates, [task] * len(parts),
                                    [[genomes[i].to_json() for i in part] for part in parts],
                                    [[seeds[i] for i in part] for part in parts], [settings] * len(parts),
                                    [data] * len(parts))
@@ -105,7 +105,7 @@ def main() -> None:
                 seconds = time.perf_counter() - start
                 genome = nas.best_genome(tables[model]).to_json()
                 fresh = [derive_seed(seed, "bench-winner", model, i) for i in range(args.winner_seeds)]
-                tested = list(pool.map(units.retrain_searched, [task] * len(fresh), [genome] * len(fresh), fresh,
+                tested = list(pool.map(stages.nas.retrain_searched, [task] * len(fresh), [genome] * len(fresh), fresh,
                                        [settings] * len(fresh), [data] * len(fresh)))
                 test = float(np.mean([t for _, t in tested]))
                 winners.setdefault(model, []).append((curves[model][-1][-1], test))

@@ -10,8 +10,8 @@ the runs and percents of one dense net are averaged first).
   the default's ``ffn.prune.retrain`` (2 epochs) with ``lr`` (initial fraction or ``final``) and
   ``optimizer_state`` (keep / reset). ``lr 1.0, reset`` is how re-training worked before these settings.
 - Recurrent: dense nets trained at a constant learning rate or annealed (``rnn.train.schedule``), then i2h, h2h
-  and both pruned by 10, 20, 30%, one re-training epoch (``rnn.prune.retrain_epochs``) with ``retrain_lr``
-  (fraction of the training lr), ``retrain_optimizer`` and ``retrain_schedule``. Also prints, per setting, in how
+  and both pruned by 10, 20, 30%, one re-training epoch (``rnn.prune.retrain.epochs``) with ``retrain.lr``
+  (fraction of the training lr), ``retrain.optimizer_state`` and ``retrain.schedule``. Also prints, per setting, in how
   many (net, target, percent) rows re-training lowered the accuracy, and the worst such row.
 """
 
@@ -26,10 +26,10 @@ import pandas as pd
 import yaml
 from scipy import stats
 
-from sparsepipe import io, units
+from sparsepipe import io, stages
 
 FFN_SETTINGS = [(1.0, "reset"), (1.0, "keep"), (0.3, "keep"), (0.1, "keep"), ("final", "keep"), ("final", "reset")]
-# (dense training's rnn.train.schedule, retrain_lr, retrain_optimizer, retrain_schedule)
+# (dense training's rnn.train.schedule, retrain.lr, retrain.optimizer_state, retrain.schedule)
 RNN_SETTINGS = [("constant", 1.0, "reset", "constant"), ("constant", 0.3, "keep", "constant"),
                 ("constant", 0.3, "keep", "cosine"), ("cosine", 1.0, "reset", "constant"),
                 ("cosine", 0.3, "keep", "constant"), ("cosine", 0.3, "keep", "cosine"),
@@ -68,7 +68,7 @@ def main() -> None:
             rows = []
             for seed in range(args.seeds):
                 model = tmp / f"ffn{seed}.pt"
-                units.train_ffn("digits", "100", seed, {"train": config["ffn"]["train"], "seed": config["seed"]},
+                stages.ffn.train_ffn("digits", "100", seed, {"train": config["ffn"]["train"], "seed": config["seed"]},
                                 str(tmp), str(model), device="cpu")
                 for lr, state in FFN_SETTINGS:
                     settings = config["ffn"]["prune"] | {
@@ -77,29 +77,31 @@ def main() -> None:
                             "lr": lr, "optimizer_state": state}}
                     for method in ("class_blinded", "random"):
                         out = tmp / f"ffn{seed}-{method}.parquet"
-                        units.prune_ffn(str(model), method, settings, str(tmp), str(out), device="cpu")
+                        stages.ffn.prune_ffn(str(model), method, settings, str(tmp), str(out), device="cpu")
                         rows.append(io.read_table(out).assign(setting=f"lr {lr}, {state}"))
             summarize(pd.concat(rows), ["model_seed"], "digits 64-100-10, one-shot 10/20/30%, class-blinded + random")
         if not args.skip_rnn:
             data = tmp / "reber.parquet"
-            units.reber({"reber": config["reber"], "seed": config["seed"]}, str(data))
+            stages.rnn.reber({"reber": config["reber"], "seed": config["seed"]}, str(data))
             rows = []
             rnn_prune = config["rnn"]["prune"]
             for cell in config["rnn"]["cells"]:
                 for seed in range(args.seeds):
                     for dense_schedule in dict.fromkeys(setting[0] for setting in RNN_SETTINGS):
                         model = tmp / f"{cell}{seed}-{dense_schedule}.pt"
-                        units.train_rnn(cell, seed, {"hidden": config["rnn"]["hidden"], "train": config["rnn"]["train"]
-                                                     | {"schedule": dense_schedule}, "seed": config["seed"]},
+                        train = config["rnn"]["train"] | {"schedule": dense_schedule}
+                        stages.rnn.train_rnn(cell, seed, {"hidden": config["rnn"]["hidden"], "train": train,
+                                                          "seed": config["seed"]},
                                         str(data), str(model), str(tmp / "t.parquet"), device="cpu")
                         for schedule, lr, state, retrain_schedule in RNN_SETTINGS:
                             if schedule != dense_schedule:
                                 continue
                             for target in ("i2h", "h2h", "both"):
                                 out = tmp / "prune.parquet"
-                                units.prune_rnn(str(model), target, {
-                                    "percents": [10, 20, 30], "retrain_epochs": rnn_prune["retrain_epochs"],
-                                    "retrain_lr": lr, "retrain_optimizer": state, "retrain_schedule": retrain_schedule,
+                                stages.rnn.prune_rnn(str(model), target, {
+                                    "percents": [10, 20, 30],
+                                    "retrain": {"epochs": rnn_prune["retrain"]["epochs"], "lr": lr,
+                                                "optimizer_state": state, "schedule": retrain_schedule},
                                     "seed": config["seed"]}, str(data), str(out), device="cpu")
                                 rows.append(io.read_table(out).assign(
                                     setting=f"{schedule}; x{lr} {state} {retrain_schedule}"))

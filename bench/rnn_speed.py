@@ -84,7 +84,7 @@ def add_epoch_arguments(parser: argparse.ArgumentParser, batch_size: int, batche
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--default-adam", action="store_true",
-                        help="torch's default (foreach) Adam (default: Adam(fused=True), as sparsepipe.units trains)")
+                        help="torch's default (foreach) Adam (default: Adam(fused=True), as sparsepipe.stages trains)")
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """Training speed of the graph-structured recurrent nets, and the paper-scale estimate:
 `python bench/structured_speed.py [--batches 40]`.
 
-Times one training epoch (Adam(fused=True) on both sides, as sparsepipe.units trains; cross-entropy) on a full
+Times one training epoch (Adam(fused=True) on both sides, as sparsepipe.stages trains; cross-entropy) on a full
 training set of 18,750 Reber strings, batch 128, one thread (two such processes share the two cores), best of
 ``--repeats``, ``--batches k`` batches extrapolated to the epoch (0: whole epochs):
 

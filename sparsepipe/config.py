@@ -113,11 +113,29 @@ def check_config(config: dict[str, Any], source: str = "config") -> None:
     """The whole check: the schema, then every cross-key rule."""
     if not isinstance(config, dict):
         raise ConfigError(f"{source}: expected a mapping of config keys at the top level")
+    try:
+        _renamed_keys(config)
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
     validate_config(config, source)
     try:
         check_semantics(config)
     except ConfigError as exc:
         raise ConfigError(f"{source}: {exc}") from None
+
+
+def _renamed_keys(config: Mapping[str, Any]) -> None:
+    """A key that was renamed gets one line naming its new name (before the schema, which would only say that the
+    old key is not allowed)."""
+    from sparsepipe.retrain import RENAMED
+
+    for old, new in RENAMED.items():
+        node: Any = config
+        for part in old.split(".")[:-1]:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if isinstance(node, Mapping) and old.rsplit(".", 1)[1] in node:
+            raise ConfigError(f"{old}: renamed to {new} (the re-training policy is shared with ffn.prune.retrain: "
+                              f"rnn.prune.retrain: {{epochs, lr, optimizer_state, schedule}})")
 
 
 def check_or_exit(config: dict[str, Any], sources: list[str] | None = None) -> None:
@@ -217,6 +235,15 @@ def _predictors(config: Mapping[str, Any]) -> None:
     from sparsepipe import predict
 
     predict.check_settings(config["predict"])
+
+
+@cross_check
+def _retrain_schedule(config: Mapping[str, Any]) -> None:
+    """A cosine re-training schedule anneals over a known number of epochs: feed-forward mode fixed only."""
+    retrain = config["ffn"]["prune"]["retrain"]
+    if retrain.get("schedule", "constant") == "cosine" and retrain["mode"] != "fixed":
+        raise ConfigError(f"ffn.prune.retrain.schedule: cosine anneals over a fixed number of epochs; "
+                          f"ffn.prune.retrain.mode is {retrain['mode']!r} (use fixed, or schedule: constant)")
 
 
 @cross_check
@@ -323,9 +350,7 @@ UNIT_PARAMS: dict[str, dict[str, str]] = {
     "graphs": {"generator": "graphs/{generator}", "seed": "seed"},
     "reber": {"reber": "reber", "seed": "seed"},
     "train-rnn": {"hidden": "rnn/hidden", "train": "rnn/train", "seed": "seed"},
-    "prune-rnn": {"percents": "rnn/prune/percents", "retrain_epochs": "rnn/prune/retrain_epochs",
-                  "retrain_lr": "rnn/prune/retrain_lr", "retrain_optimizer": "rnn/prune/retrain_optimizer",
-                  "retrain_schedule": "rnn/prune/retrain_schedule", "seed": "seed"},
+    "prune-rnn": {"percents": "rnn/prune/percents", "retrain": "rnn/prune/retrain", "seed": "seed"},
     "search-winner": {"winner_seeds": "nas/winner_seeds", "train": "nas/train", "seed": "seed"},
     "train-structured": {"train": "structure/train", "shards": "structure/shards",
                          "replicates": "structure/replicates", "populations": "populations", "seed": "seed"},

@@ -93,6 +93,22 @@ def concat_tables(paths: Iterable[str | os.PathLike], required: Iterable[str] = 
     return pd.concat(frames, ignore_index=True)
 
 
+def collect(inputs: Iterable[str | os.PathLike], out: str | os.PathLike) -> None:
+    """Concatenate per-unit tables of one kind into the stage's table (``sparsepipe collect``)."""
+    write_table(concat_tables(inputs), out)
+
+
+def on_cpu(state: Any) -> Any:
+    """A ``state_dict()`` (an optimiser's, say) with its tensors on the CPU, so that checkpoints load anywhere."""
+    if isinstance(state, torch.Tensor):
+        return state.cpu()
+    if isinstance(state, dict):
+        return {key: on_cpu(value) for key, value in state.items()}
+    if isinstance(state, list):
+        return [on_cpu(value) for value in state]
+    return state
+
+
 def save_checkpoint(obj: dict[str, Any], path: str | os.PathLike) -> None:
     """Save plain tensors and dicts (state_dict, masks, config), never a pickled module."""
     with atomic_path(path) as tmp:

@@ -46,6 +46,24 @@ class Resumable:
         return submitit.helpers.DelayedSubmission(self, **kwargs)
 
 
+def with_resources(settings: Mapping[str, Any], mem_mb: int | None = None, runtime_min: int | None = None,
+                   gpus: int | None = None) -> dict[str, Any]:
+    """The ``launch`` block with a rule's ``resources:`` (Snakemake's mem_mb, runtime, gpu) as its SLURM job's
+    memory, time limit and GPUs: a rule's own figures take precedence over ``launch.slurm``'s defaults (a GPU count
+    of 0 keeps the default, so ``launch.slurm.gpus`` still applies to rules that do not ask for GPUs)."""
+    settings = dict(settings)
+    slurm = dict(settings.get("slurm") or {})
+    if mem_mb is not None:
+        slurm["mem_gb"] = mem_mb / 1024
+    if runtime_min is not None:
+        slurm["time_min"] = runtime_min
+    if gpus:
+        slurm["gpus"] = gpus
+    if slurm:
+        settings["slurm"] = slurm
+    return settings
+
+
 def _executor(settings: Mapping[str, Any], folder: Path, name: str):
     import submitit
 

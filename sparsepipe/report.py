@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import matplotlib
@@ -129,6 +130,39 @@ def structure_figure(runs: pd.DataFrame, out: str) -> None:
     handles, labels = axes[0][0].get_legend_handles_labels()
     fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / (2.3 * len(families))))
     fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, title="generator")
+    _save(fig, out)
+
+
+def read_benchmarks(folder: str) -> pd.DataFrame:
+    """Snakemake's ``benchmark:`` files under ``folder`` (``<stage>/<job>.tsv``): one row per job with its rule's
+    stage, wall time (``s``) and peak resident memory (``max_rss``, MB)."""
+    rows = []
+    for path in sorted(Path(folder).glob("*/*.tsv")):
+        table = pd.read_csv(path, sep="\t")
+        if {"s", "max_rss"} <= set(table.columns) and len(table):
+            rows.append({"stage": path.parent.name, "job": path.stem, "seconds": float(table["s"].iloc[-1]),
+                         "max_rss_mb": pd.to_numeric(table["max_rss"], errors="coerce").iloc[-1]})
+    return pd.DataFrame(rows, columns=["stage", "job", "seconds", "max_rss_mb"])
+
+
+def timing_figure(benchmarks: pd.DataFrame, out: str) -> None:
+    """Where the time went: wall time summed per kind of job, and peak memory per job, from the benchmark files."""
+    if benchmarks.empty:
+        return _empty(out, "no benchmark files (results/benchmarks/) yet")
+    kind = benchmarks["stage"] + "/" + benchmarks["job"].str.replace(r"[-_](seed)?\d.*$", "", regex=True)
+    benchmarks = benchmarks.assign(kind=kind)
+    total = benchmarks.groupby("kind")["seconds"].agg(["sum", "count"]).sort_values("sum")
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, max(2.5, 0.32 * len(total) + 1)), sharey=True)
+    left.barh(total.index, total["sum"], color="tab:blue")
+    for y, (value, count) in enumerate(zip(total["sum"], total["count"], strict=True)):
+        left.text(value, y, f" {value:.0f} s ({count} job{'s' if count > 1 else ''})", va="center", fontsize=7)
+    left.set_xlabel("wall time, summed over jobs (s)")
+    peaks = [benchmarks.loc[benchmarks["kind"] == k, "max_rss_mb"].dropna() for k in total.index]
+    right.boxplot(peaks, orientation="horizontal", positions=range(len(total)), widths=0.6)
+    right.set_xlabel("peak memory per job (MB, max RSS)")
+    for ax in (left, right):
+        ax.tick_params(labelsize=7)
+    fig.tight_layout()
     _save(fig, out)
 
 
@@ -367,7 +401,7 @@ def table_html(table: pd.DataFrame, title: str) -> str:
 
 def build(inputs: dict[str, Any], outputs: dict[str, str]) -> None:
     """All figures and the paper table from the stage tables (paths by name; ``searches`` and ``winners``: one
-    path per search task each, in the same order)."""
+    path per search task each, in the same order; ``benchmarks``: the folder of the jobs' benchmark files)."""
     pruning = io.read_table(inputs["pruning"])
     scores = io.read_table(inputs["scores"])
     pruning_figure(pruning, outputs["pruning"])
@@ -379,6 +413,7 @@ def build(inputs: dict[str, Any], outputs: dict[str, str]) -> None:
     winners = [io.read_table(path, ("task", "search_fitness", "val_acc", "test_acc")) for path in inputs["winners"]]
     search_figure([io.read_table(path, ("trained", "measured")) for path in inputs["searches"]], winners,
                   outputs["search"])
+    timing_figure(read_benchmarks(inputs["benchmarks"]), outputs["timing"])
     table = paper_table(io.read_table(inputs["summary"]), io.read_table(inputs["comparisons"]), scores, winners)
     io.write_table(table, outputs["paper_table"])
     with io.atomic_path(outputs["paper_html"]) as tmp:

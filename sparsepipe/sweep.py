@@ -32,7 +32,9 @@ from sparsepipe.data.vision import TensorSplits
 from sparsepipe.errors import ConfigError
 from sparsepipe.features import network_features
 from sparsepipe.models.ffn import linear_layers
-from sparsepipe.prune.magnitude import LayerEmptied, prune_step, remaining
+from sparsepipe.prune.selection import LayerEmptied, remaining
+from sparsepipe.prune.step import prune_step
+from sparsepipe.retrain import apply_policy
 from sparsepipe.seeds import derive_seed
 from sparsepipe.train import evaluate, fit, make_optimizer
 
@@ -40,30 +42,21 @@ log = logging.getLogger(__name__)
 
 SCHEDULES = ("iterative", "one_shot")
 STRATEGIES = ("percent", "count")
+# the pruning table's columns (results/ffn/pruning.parquet), one row per pruning step
+PRUNING_COLUMNS = [
+    "dataset", "arch", "model_seed", "method", "strategy", "rate", "run", "step", "weights_remaining",
+    "compression", "acc_dense", "acc_pruned", "acc_retrained", "retrain_epochs", "seconds", "stop_reason",
+]
 
 
 def retrain_optimizer(model: nn.Module, train_config: Mapping[str, Any], settings: Mapping[str, Any],
                       dense_optimizer: Mapping[str, Any] | None = None) -> torch.optim.Optimizer:
-    """The re-training optimiser of one run, built on the still dense ``model`` (so that its parameters line up
-    with the dense training's). ``settings``: the ``retrain`` block (``lr``, ``optimizer_state``; absent keys mean
-    the initial learning rate and a fresh optimiser); ``dense_optimizer``: the dense training's final
-    ``state_dict()`` of its optimiser, needed for ``lr: final`` and ``optimizer_state: keep``."""
+    """The re-training optimiser of one run: the dense training's optimiser built on the still dense ``model`` (so
+    that its parameters line up with the dense training's), set by the re-training policy of
+    :func:`sparsepipe.retrain.apply_policy` (``settings``: the ``ffn.prune.retrain`` block)."""
     optimizer = make_optimizer(train_config["optimizer"], model.parameters(), train_config["lr"],
                                train_config.get("momentum", 0.0))
-    lr, state = settings.get("lr", 1.0), settings.get("optimizer_state", "reset")
-    if state not in ("keep", "reset"):
-        raise ConfigError(f"retrain.optimizer_state: {state!r}; expected keep or reset")
-    if lr != "final" and (isinstance(lr, str) or not lr > 0):
-        raise ConfigError(f"retrain.lr: {lr!r}; expected final or a positive fraction of the initial lr")
-    if dense_optimizer is None and (lr == "final" or state == "keep"):
-        raise ConfigError("retrain.lr: final / retrain.optimizer_state: keep need the dense training's optimiser "
-                          "state, which this checkpoint lacks (retrain the dense model with this version)")
-    if state == "keep":
-        optimizer.load_state_dict(dense_optimizer)
-    value = dense_optimizer["param_groups"][0]["lr"] if lr == "final" else lr * train_config["lr"]
-    for group in optimizer.param_groups:
-        group["lr"] = value
-    return optimizer
+    return apply_policy(optimizer, train_config["lr"], settings, dense_optimizer, "ffn.prune.retrain")
 
 
 def retrain(model: nn.Module, optimizer: torch.optim.Optimizer, data: TensorSplits, settings: Mapping[str, Any],
@@ -72,7 +65,12 @@ def retrain(model: nn.Module, optimizer: torch.optim.Optimizer, data: TensorSpli
     train, validation = (data.x_train, data.y_train), (data.x_val, data.y_val)
     if settings["mode"] == "fixed":
         if settings["epochs"]:
-            fit(model, optimizer, train, settings["epochs"], batch_size, seed)
+            anneal = settings.get("schedule", "constant") == "cosine"
+            rates = [group["lr"] for group in optimizer.param_groups]
+            fit(model, optimizer, train, settings["epochs"], batch_size, seed, anneal=anneal)
+            if anneal:  # every step's re-training anneals from the re-training rate again
+                for group, rate in zip(optimizer.param_groups, rates, strict=True):
+                    group["lr"] = rate
         return settings["epochs"]
     if settings["mode"] != "variable":
         raise ConfigError(f"ffn.prune.retrain.mode: {settings['mode']!r}; expected fixed or variable")

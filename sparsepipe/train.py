@@ -63,6 +63,16 @@ def batches(tensors: tuple[torch.Tensor, ...], batch_size: int, generator: torch
         yield tuple(t[index] for t in tensors)
 
 
+def set_threads(threads: int) -> None:
+    """torch's intra-op threads for this unit (at least one)."""
+    torch.set_num_threads(max(1, threads))
+
+
+def adam(parameters, lr: float) -> torch.optim.Adam:
+    """Adam, fused where torch supports it (structured nets and populations have many small parameter tensors)."""
+    return torch.optim.Adam(parameters, lr=lr, fused=True)
+
+
 def make_optimizer(name: str, parameters, lr: float, momentum: float = 0.0) -> torch.optim.Optimizer:
     """The configured optimiser: ``sgd`` (the paper's, with momentum) or ``adam``."""
     if name == "sgd":

@@ -3,7 +3,7 @@ import json
 import pandas as pd
 import pytest
 
-from sparsepipe import launch, units
+from sparsepipe import launch, stages
 from sparsepipe.cli import main
 from sparsepipe.errors import ConfigError
 
@@ -45,12 +45,12 @@ def test_bad_input_is_one_line_naming_what_is_wrong(tmp_path, capsys, args, mess
 
 def test_submitit_local_executor_gives_the_same_table_as_in_process(tmp_path):
     settings = {"generator": BA, "seed": 4}
-    launch.run(units.graphs, where={"executor": "local"}, generator="barabasi_albert", settings=settings,
+    launch.run(stages.graphs.graphs, where={"executor": "local"}, generator="barabasi_albert", settings=settings,
                out=str(tmp_path / "local.parquet"))
-    launch.run(units.graphs, where={"executor": "submitit_local"}, folder=tmp_path / "jobs",
+    launch.run(stages.graphs.graphs, where={"executor": "submitit_local"}, folder=tmp_path / "jobs",
                generator="barabasi_albert", settings=settings, out=str(tmp_path / "submitit.parquet"))
     assert pd.read_parquet(tmp_path / "local.parquet").equals(pd.read_parquet(tmp_path / "submitit.parquet"))
-    units.graphs("barabasi_albert", settings | {"seed": 5}, str(tmp_path / "other.parquet"))
+    stages.graphs.graphs("barabasi_albert", settings | {"seed": 5}, str(tmp_path / "other.parquet"))
     assert not pd.read_parquet(tmp_path / "local.parquet").equals(pd.read_parquet(tmp_path / "other.parquet"))
     assert list((tmp_path / "jobs").glob("*/*_log.out"))
 
@@ -85,3 +85,14 @@ def test_slurm_jobs_in_flight_are_bounded_by_max_jobs(tmp_path):
         thread.join()
     assert most[0] == 2  # never more than max_jobs at once, and the slots are used
     assert time.perf_counter() - start > 0.9  # 5 jobs through 2 slots take at least 3 rounds of 0.3 s
+
+
+def test_a_rules_resources_become_its_slurm_jobs_request():
+    """resources: (mem_mb, runtime, gpu) of a rule, passed by the rule to its subcommand, size its SLURM job over
+    launch.slurm's defaults; a GPU count of 0 leaves the default."""
+    where = {"executor": "slurm", "slurm": {"mem_gb": 4, "time_min": 60, "gpus": 1, "partition": "debug"}}
+    sized = launch.with_resources(where, mem_mb=3072, runtime_min=90, gpus=0)
+    assert sized["slurm"] == {"mem_gb": 3.0, "time_min": 90, "gpus": 1, "partition": "debug"}
+    assert where["slurm"]["mem_gb"] == 4  # the launch block itself is left as it was
+    assert launch.with_resources({"executor": "local"}) == {"executor": "local"}
+    assert launch.with_resources(where, gpus=2)["slurm"]["gpus"] == 2

@@ -142,22 +142,23 @@ def test_too_few_pruned_groups_name_the_grouping():
 def pruned_twice(tmp_path_factory):
     """One dense digits net pruned by class-blinded and class-uniform magnitude pruning, 2 runs per method and
     rate, through the pipeline's units (train_ffn, prune_ffn, pruned_runs)."""
-    from sparsepipe import units
+    from sparsepipe import stages
 
     tmp = tmp_path_factory.mktemp("pruned")
     train = {"optimizer": "sgd", "epochs": 2, "batch_size": 64, "lr": 0.05, "momentum": 0.9,
              "validation_fraction": 0.1, "plateau_patience": 0}
-    units.train_ffn("digits", "16", 0, {"train": train, "seed": 0}, str(tmp), str(tmp / "dense.pt"), device="cpu")
+    stages.ffn.train_ffn("digits", "16", 0, {"train": train, "seed": 0}, str(tmp), str(tmp / "dense.pt"), device="cpu")
     prune = {"schedule": "iterative", "strategy": "percent", "rates": [50, 25], "max_steps": 2,
              "min_remaining": 0.01, "runs": 2, "calibration_samples": 100, "network_features": True, "seed": 0,
              "retrain": {"mode": "fixed", "epochs": 1, "max_epochs": 2, "min_gain": 0.0, "lr": 0.3,
                          "optimizer_state": "keep"}}
     tables = []
     for method in ("class_blinded", "class_uniform"):
-        units.prune_ffn(str(tmp / "dense.pt"), method, prune, str(tmp), str(tmp / f"{method}.parquet"), device="cpu")
+        stages.ffn.prune_ffn(str(tmp / "dense.pt"), method, prune, str(tmp), str(tmp / f"{method}.parquet"),
+                             device="cpu")
         tables.append(pd.read_parquet(tmp / f"{method}.parquet"))
     pd.concat(tables).to_parquet(tmp / "pruning.parquet")
-    units.pruned_runs(str(tmp / "pruning.parquet"), str(tmp / "runs.parquet"))
+    stages.predict.pruned_runs(str(tmp / "pruning.parquet"), str(tmp / "runs.parquet"))
     return pd.read_parquet(tmp / "runs.parquet")
 
 

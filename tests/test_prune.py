@@ -5,7 +5,8 @@ from torch.nn.utils import prune
 
 from sparsepipe.errors import ConfigError
 from sparsepipe.models.ffn import MLP, linear_layers
-from sparsepipe.prune.magnitude import LayerEmptied, prune_step, remaining
+from sparsepipe.prune.selection import LayerEmptied, remaining
+from sparsepipe.prune.step import prune_step
 
 
 def _model():

@@ -5,8 +5,9 @@ import torch
 from computed import computed_weight
 
 from sparsepipe.models.ffn import MLP, linear_layers
+from sparsepipe.models.masks import effective_weight
 from sparsepipe.prune import lobs
-from sparsepipe.prune.selection import effective_weight, remaining
+from sparsepipe.prune.selection import remaining
 from sparsepipe.prune.step import prune_step
 
 

@@ -112,24 +112,22 @@ def test_retraining_after_light_pruning_does_not_lower_accuracy_on_average(tmp_p
 
     import yaml
 
-    from sparsepipe import io, units
+    from sparsepipe import io, stages
 
     defaults = yaml.safe_load((Path(__file__).parents[1] / "config.yaml").read_text())["rnn"]
     data = tmp_path / "reber.parquet"
-    units.reber({"reber": {"train": 400, "test": 200, "max_length": 16, "embedded": False,
+    stages.rnn.reber({"reber": {"train": 400, "test": 200, "max_length": 16, "embedded": False,
                            "invalid": {"near_miss": 0.5, "other_grammar": 0.5}}, "seed": 0}, str(data))
     changes = []
     for seed in range(3):
         model = tmp_path / f"gru{seed}.pt"
-        units.train_rnn("gru", seed, {"hidden": [16], "seed": 0, "train": {
+        stages.rnn.train_rnn("gru", seed, {"hidden": [16], "seed": 0, "train": {
             "embedding": 4, "epochs": 6, "batch_size": 32, "lr": 0.01, "schedule": defaults["train"]["schedule"]}},
                         str(data), str(model), str(tmp_path / "dense.parquet"), device="cpu")
         for target in ("i2h", "h2h"):
             out = tmp_path / "pruned.parquet"
-            settings = {key: defaults["prune"][key] for key in ("retrain_epochs", "retrain_lr", "retrain_optimizer",
-                                                                 "retrain_schedule")}
-            units.prune_rnn(str(model), target, settings | {"percents": [10, 20, 30], "seed": 0}, str(data),
-                            str(out), device="cpu")
+            settings = {"retrain": defaults["prune"]["retrain"], "percents": [10, 20, 30], "seed": 0}
+            stages.rnn.prune_rnn(str(model), target, settings, str(data), str(out), device="cpu")
             table = io.read_table(out)
             changes += list(table["acc_retrained"] - table["acc_pruned"])
     assert sum(changes) / len(changes) >= 0

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import torch
 
-from sparsepipe import io, populations, units
+from sparsepipe import io, populations, stages
 from sparsepipe.graphs.generators import generate_graphs
 
 from conftest import unit_params
@@ -29,9 +29,9 @@ def _shard(graphs_table, out, settings, trained, die_after=None, monkeypatch=Non
             trained.extend(c.key.rpartition("#")[0] for c in members)
             yield [populations.Outcome(c.key, 0.5, 1.0, 0.1, len(members)) for c in members]
 
-    monkeypatch.setattr(units.populations, "train", train)
-    units._train_shard(graphs_table, 0, settings, "barabasi_albert", "rnn_gru", out, lambda row: None, (), (),
-                       None, None)
+    monkeypatch.setattr(stages.structure.populations, "train", train)
+    stages.structure._train_shard(graphs_table, 0, settings, "barabasi_albert", "rnn_gru", out, lambda row: None,
+                                  (), (), None, None)
 
 
 def test_a_shard_resumes_its_own_partial_and_starts_fresh_after_a_settings_change(tmp_path, graphs_table, caplog,
@@ -58,12 +58,13 @@ def test_a_shard_resumes_its_own_partial_and_starts_fresh_after_a_settings_chang
 
 
 def test_a_search_does_not_resume_another_searchs_generations(tmp_path, monkeypatch, caplog):
-    monkeypatch.setattr(units, "train_candidates", lambda task, genomes, seeds, settings, data: [0.5] * len(genomes))
+    monkeypatch.setattr(stages.nas, "train_candidates",
+                        lambda task, genomes, seeds, settings, data: [0.5] * len(genomes))
     settings = unit_params("search")
     out = tmp_path / "individuals.parquet"
     io.save_partial(pd.DataFrame({"generation": [0, 1, 2]}), f"{out}.partial", io.settings_digest({"other": 1}))
     with caplog.at_level("INFO"):
-        units.search_architectures("ffn_digits", settings, str(tmp_path), str(out), str(tmp_path / "best.graphml"))
+        stages.nas.search_architectures("ffn_digits", settings, str(tmp_path), str(out), str(tmp_path / "best.graphml"))
     assert "nas ffn_digits: settings changed, starting fresh" in caplog.text
     table = pd.read_parquet(out)
     assert table["generation"].max() == settings["generations"]
@@ -82,7 +83,7 @@ def _reber_table(path, seed: int) -> str:
 
 def _killed_after_first_population(monkeypatch):
     """populations.train that dies (as a killed job would) after its first population was saved."""
-    real = units.populations.train
+    real = stages.structure.populations.train
 
     def train(*args, **kwargs):
         for count, finished in enumerate(real(*args, **kwargs)):
@@ -90,7 +91,7 @@ def _killed_after_first_population(monkeypatch):
                 raise KeyboardInterrupt("killed")
             yield finished
 
-    monkeypatch.setattr(units.populations, "train", train)
+    monkeypatch.setattr(stages.structure.populations, "train", train)
     return real
 
 
@@ -101,26 +102,26 @@ def test_a_killed_shard_rerun_on_changed_data_gives_exactly_the_fresh_result(tmp
     out = str(tmp_path / "shard.parquet")
     real = _killed_after_first_population(monkeypatch)
     with pytest.raises(KeyboardInterrupt):
-        units.train_structured("gru", "barabasi_albert", 0, settings, graphs_table, old, out)
+        stages.structure.train_structured("gru", "barabasi_albert", 0, settings, graphs_table, old, out)
     assert len(pd.read_parquet(f"{out}.partial")) == 2  # one population of two finished on the old data
-    monkeypatch.setattr(units.populations, "train", real)
+    monkeypatch.setattr(stages.structure.populations, "train", real)
     with caplog.at_level("INFO"):
-        units.train_structured("gru", "barabasi_albert", 0, settings, graphs_table, new, out)
+        stages.structure.train_structured("gru", "barabasi_albert", 0, settings, graphs_table, new, out)
     assert "settings changed, starting fresh" in caplog.text
     fresh = str(tmp_path / "fresh.parquet")
-    units.train_structured("gru", "barabasi_albert", 0, settings, graphs_table, new, fresh)
+    stages.structure.train_structured("gru", "barabasi_albert", 0, settings, graphs_table, new, fresh)
     resumed, expected = pd.read_parquet(out), pd.read_parquet(fresh)
     pd.testing.assert_frame_equal(resumed.drop(columns="seconds"), expected.drop(columns="seconds"))
     # and the same data resumes (the digest is the content's, not the path's or the file's time)
     with pytest.raises(KeyboardInterrupt):
         _killed_after_first_population(monkeypatch)
-        units.train_structured("gru", "barabasi_albert", 0, settings, graphs_table, new, out)
-    monkeypatch.setattr(units.populations, "train", real)
+        stages.structure.train_structured("gru", "barabasi_albert", 0, settings, graphs_table, new, out)
+    monkeypatch.setattr(stages.structure.populations, "train", real)
     copy = tmp_path / "copy.parquet"
     copy.write_bytes(Path(new).read_bytes())
     caplog.clear()
     with caplog.at_level("INFO"):
-        units.train_structured("gru", "barabasi_albert", 0, settings, graphs_table, str(copy), out)
+        stages.structure.train_structured("gru", "barabasi_albert", 0, settings, graphs_table, str(copy), out)
     assert "starting fresh" not in caplog.text
     pd.testing.assert_frame_equal(pd.read_parquet(out).drop(columns="seconds"), expected.drop(columns="seconds"))
 
@@ -139,13 +140,13 @@ def test_a_killed_dense_rnn_rerun_on_changed_data_gives_exactly_the_fresh_result
 
     monkeypatch.setattr(train_module, "save_partial", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        units.train_rnn("gru", 0, params, old, str(model), str(table))
+        stages.rnn.train_rnn("gru", 0, params, old, str(model), str(table))
     assert Path(f"{model}.partial").exists()
     monkeypatch.setattr(train_module, "save_partial", real)
     with caplog.at_level("INFO"):
-        units.train_rnn("gru", 0, params, new, str(model), str(table))
+        stages.rnn.train_rnn("gru", 0, params, new, str(model), str(table))
     assert "settings changed, starting fresh" in caplog.text
-    units.train_rnn("gru", 0, params, new, str(tmp_path / "f.pt"), str(tmp_path / "f.parquet"))
+    stages.rnn.train_rnn("gru", 0, params, new, str(tmp_path / "f.pt"), str(tmp_path / "f.parquet"))
     assert pd.read_parquet(table)["test_acc"].iloc[0] == pd.read_parquet(tmp_path / "f.parquet")["test_acc"].iloc[0]
     resumed, fresh = torch.load(model, weights_only=True), torch.load(tmp_path / "f.pt", weights_only=True)
     for name, tensor in fresh["state_dict"].items():

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from sparsepipe import nas, units
+from sparsepipe import nas, stages
 from sparsepipe.data.vision import load_vision
 
 SETTINGS = {"seed": 0, "winner_seeds": 3,
@@ -22,7 +22,7 @@ def test_the_winner_is_retrained_with_fresh_seeds_and_tested(tmp_path, root):
     # the second genome "won" the search with a lucky 0.99 that no fresh training repeats
     pd.DataFrame({"genome": [g.to_json() for g in GENOMES], "measured": [0.5, 0.99], "trained": True}).to_parquet(table)
     out = tmp_path / "winner.parquet"
-    units.search_winner("ffn_digits", SETTINGS, root, str(table), str(out))
+    stages.nas.search_winner("ffn_digits", SETTINGS, root, str(table), str(out))
     winner = pd.read_parquet(out)
     assert len(winner) == 3 and winner["winner_seed"].nunique() == 3
     assert (winner["genome"] == GENOMES[1].to_json()).all() and (winner["search_fitness"] == 0.99).all()
@@ -30,20 +30,20 @@ def test_the_winner_is_retrained_with_fresh_seeds_and_tested(tmp_path, root):
     assert winner["test_acc"].nunique() > 1  # fresh seeds train differently
     # each row's figures are a fresh training of the winner with that row's seed, not the search's fitness
     for _, row in winner.iterrows():
-        assert units.retrain_searched("ffn_digits", row["genome"], int(row["winner_seed"]), SETTINGS, root) == (
+        assert stages.nas.retrain_searched("ffn_digits", row["genome"], int(row["winner_seed"]), SETTINGS, root) == (
             row["val_acc"], row["test_acc"])
 
 
 def test_fresh_seeds_give_other_numbers_and_the_same_seed_the_same(root):
     genome = GENOMES[1].to_json()
-    first = units.retrain_searched("ffn_digits", genome, 11, SETTINGS, root)
-    assert units.retrain_searched("ffn_digits", genome, 11, SETTINGS, root) == first
-    assert units.retrain_searched("ffn_digits", genome, 12, SETTINGS, root) != first
+    first = stages.nas.retrain_searched("ffn_digits", genome, 11, SETTINGS, root)
+    assert stages.nas.retrain_searched("ffn_digits", genome, 11, SETTINGS, root) == first
+    assert stages.nas.retrain_searched("ffn_digits", genome, 12, SETTINGS, root) != first
 
 
 def test_the_winners_fresh_seeds_are_not_the_seeds_the_search_trained_it_with(tmp_path, root, monkeypatch):
-    """A real (tiny) search through units.search_architectures: the seeds it trained every genome with are recorded
-    where they are used (units.train_candidates); the winner's re-trainings use none of them."""
+    """A real (tiny) search through stages.nas.search_architectures: the seeds it trained every genome with are recorded
+    where they are used (stages.nas.train_candidates); the winner's re-trainings use none of them."""
     load_vision("digits", 0.2, 0, root)
     settings = SETTINGS | {
         "population": 4, "elites": 1, "generations": 1, "tournament": 2, "mutation_rate": 0.3, "crossover_rate": 0.5,
@@ -52,17 +52,17 @@ def test_the_winners_fresh_seeds_are_not_the_seeds_the_search_trained_it_with(tm
         "train": SETTINGS["train"] | {"epochs": 1, "train_samples": 300},
         "populations": {"size": "auto", "memory_gb": 1}, "winner_seeds": 2}
     trained: dict[str, set[int]] = {}
-    original = units.train_candidates
+    original = stages.nas.train_candidates
 
     def recording(task, genomes, seeds, settings, data):
         for genome, seed in zip(genomes, seeds, strict=True):
             trained.setdefault(genome, set()).add(seed)
         return original(task, genomes, seeds, settings, data)
 
-    monkeypatch.setattr(units, "train_candidates", recording)
+    monkeypatch.setattr(stages.nas, "train_candidates", recording)
     table, out = tmp_path / "individuals.parquet", tmp_path / "winner.parquet"
-    units.search_architectures("ffn_digits", settings, root, str(table), str(tmp_path / "best.graphml"))
-    units.search_winner("ffn_digits", settings, root, str(table), str(out))
+    stages.nas.search_architectures("ffn_digits", settings, root, str(table), str(tmp_path / "best.graphml"))
+    stages.nas.search_winner("ffn_digits", settings, root, str(table), str(out))
     winner = pd.read_parquet(out)
     genome = winner["genome"].iloc[0]
     assert genome in trained and len(trained) >= 5  # the search trained the winner (and others) itself

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from sparsepipe import io, units
+from sparsepipe import io, stages
 from sparsepipe.cli import main
 from sparsepipe.data.reber import generate_reber
 from sparsepipe.data.sequences import load_sequences, read_sequence_file, stage_files
@@ -102,15 +102,15 @@ def test_dense_and_structured_recurrent_units_train_on_a_files_alphabet(tmp_path
         pd.DataFrame({"string": part["string"].str.translate(translate).str.slice(0, 6),
                       "valid": part["label"]}).to_csv(tmp_path / f"{split}.csv", index=False)
     data = tmp_path / "reber.parquet"
-    units.reber({"reber": {"files": {"train": str(tmp_path / "train.csv"), "test": str(tmp_path / "test.csv")}},
+    stages.rnn.reber({"reber": {"files": {"train": str(tmp_path / "train.csv"), "test": str(tmp_path / "test.csv")}},
                  "seed": 0}, str(data))
     params = unit_params("train-rnn")
     model, table = tmp_path / "m.pt", tmp_path / "m.parquet"
-    units.train_rnn("gru", 0, params, str(data), str(model), str(table))
+    stages.rnn.train_rnn("gru", 0, params, str(data), str(model), str(table))
     state = torch.load(model, weights_only=True)
     assert state["state_dict"]["embedding.weight"].shape[0] == 4 and state["config"]["alphabet"] == "abc"
     assert 0 <= pd.read_parquet(table)["test_acc"].iloc[0] <= 1
     other = tmp_path / "other.parquet"
-    units.reber({"reber": unit_params("reber")["reber"], "seed": 0}, str(other))  # generated: A-Z
+    stages.rnn.reber({"reber": unit_params("reber")["reber"], "seed": 0}, str(other))  # generated: A-Z
     with pytest.raises(Exception, match="its alphabet .* is not the one .*m.pt was trained on"):
-        units.prune_rnn(str(model), "i2h", unit_params("prune-rnn"), str(other), str(tmp_path / "p.parquet"))
+        stages.rnn.prune_rnn(str(model), "i2h", unit_params("prune-rnn"), str(other), str(tmp_path / "p.parquet"))

@@ -18,7 +18,7 @@ import pytest
 import torch
 import yaml
 
-from sparsepipe import io, launch, units
+from sparsepipe import io, launch, stages
 from sparsepipe.data.reber import generate_reber
 from sparsepipe.graphs import generate_graphs
 
@@ -70,8 +70,9 @@ def test_a_training_unit_with_a_gpu_request_gives_the_local_table(slurm_cluster,
     outputs = {}
     for kind, where in (("local", {"executor": "local"}), ("slurm", _where(tmp_path))):
         folder = tmp_path / kind
-        launch.run(units.train_rnn, where=where, folder=folder / "jobs", name="train-rnn", cell="gru", model_seed=0,
-                   settings=RNN, data=reber_data, out_model=str(folder / "m.pt"), out_table=str(folder / "m.parquet"))
+        launch.run(stages.rnn.train_rnn, where=where, folder=folder / "jobs", name="train-rnn", cell="gru",
+                   model_seed=0, settings=RNN, data=reber_data, out_model=str(folder / "m.pt"),
+                   out_table=str(folder / "m.parquet"))
         outputs[kind] = folder
     local, slurm = (pd.read_parquet(outputs[k] / "m.parquet").drop(columns="seconds") for k in ("local", "slurm"))
     pd.testing.assert_frame_equal(local, slurm)
@@ -89,7 +90,8 @@ def test_structured_shards_go_out_as_one_job_array(slurm_cluster, tmp_path, rebe
     calls = [{"cell": "gru", "generator": "barabasi_albert", "shard": shard, "settings": settings,
               "graphs_table": str(graphs), "data": reber_data, "out": str(tmp_path / f"shard{shard}.parquet")}
              for shard in range(3)]
-    launch.run_array(units.train_structured, calls, where=_where(tmp_path), folder=tmp_path / "jobs", name="shards")
+    launch.run_array(stages.structure.train_structured, calls, where=_where(tmp_path), folder=tmp_path / "jobs",
+                     name="shards")
     runs = pd.concat(pd.read_parquet(tmp_path / f"shard{s}.parquet") for s in range(3))
     assert sorted(runs["graph_id"]) == [f"barabasi_albert-{i:04d}" for i in range(6)]
     tasks = sorted(p.name for p in (tmp_path / "jobs").iterdir() if p.is_dir() and "_" in p.name)
@@ -129,7 +131,7 @@ def _wait_for(path: Path, seconds: float = 120) -> None:
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("uninterrupted") / "model.pt"
-    units.train_ffn(**_train_ffn_call(out))
+    stages.ffn.train_ffn(**_train_ffn_call(out))
     return io.load_checkpoint(out)["state_dict"]
 
 
@@ -142,14 +144,14 @@ def _assert_same_model(path: Path, reference: dict) -> None:
 def test_a_cancelled_job_rerun_resumes_from_its_checkpoint(slurm_cluster, tmp_path, uninterrupted):
     out = tmp_path / "model.pt"
     where = _where(tmp_path)
-    job = launch._executor(where, tmp_path / "jobs", "train").submit(launch.Resumable(units.train_ffn),
+    job = launch._executor(where, tmp_path / "jobs", "train").submit(launch.Resumable(stages.ffn.train_ffn),
                                                                      **_train_ffn_call(out))
     _wait_for(Path(f"{out}.partial"))
     subprocess.run(["scancel", job.job_id], check=True)
     while job.state not in ("CANCELLED", "FAILED", "COMPLETED") and not job.state.startswith("CANCELLED"):
         time.sleep(1)
     assert not out.exists() and Path(f"{out}.partial").exists()
-    launch.run(units.train_ffn, where=where, folder=tmp_path / "jobs", name="train", **_train_ffn_call(out))
+    launch.run(stages.ffn.train_ffn, where=where, folder=tmp_path / "jobs", name="train", **_train_ffn_call(out))
     logs = "".join(p.read_text() for p in (tmp_path / "jobs").glob("*/*_log.err"))
     assert "resumed from" in logs
     _assert_same_model(out, uninterrupted)
@@ -157,7 +159,7 @@ def test_a_cancelled_job_rerun_resumes_from_its_checkpoint(slurm_cluster, tmp_pa
 
 def test_a_preempted_job_requeues_and_resumes(slurm_cluster, tmp_path, uninterrupted):
     out = tmp_path / "model.pt"
-    job = launch._executor(_where(tmp_path), tmp_path / "jobs", "train").submit(launch.Resumable(units.train_ffn),
+    job = launch._executor(_where(tmp_path), tmp_path / "jobs", "train").submit(launch.Resumable(stages.ffn.train_ffn),
                                                                                **_train_ffn_call(out))
     _wait_for(Path(f"{out}.partial"))
     job._interrupt()  # what SLURM sends on preemption: SIGTERM, then SIGUSR2 -> submitit checkpoints and requeues
@@ -192,10 +194,10 @@ def test_a_preempted_population_requeues_resumes_and_ends_with_the_same_table(sl
         return {"cell": "gru", "generator": "barabasi_albert", "shard": 0, "settings": settings,
                 "graphs_table": str(graphs), "data": str(data), "out": str(out)}
 
-    units.train_structured(**call(tmp_path / "uninterrupted.parquet"))
+    stages.structure.train_structured(**call(tmp_path / "uninterrupted.parquet"))
     out = tmp_path / "shard.parquet"
     job = launch._executor(_where(tmp_path), tmp_path / "jobs", "shard").submit(launch.Resumable(
-        units.train_structured), **call(out))
+        stages.structure.train_structured), **call(out))
     deadline = time.time() + 120
     while not list(tmp_path.glob("shard.parquet.population.*.partial")):
         assert time.time() < deadline, "the population never checkpointed"

@@ -4,7 +4,7 @@ import torch
 from sparsepipe.data.vision import load_vision
 from sparsepipe.errors import ConfigError
 from sparsepipe.models.ffn import MLP, linear_layers
-from sparsepipe.prune.magnitude import remaining
+from sparsepipe.prune.selection import remaining
 from sparsepipe.sweep import prune_runs, retrain_optimizer
 from sparsepipe.train import fit, make_optimizer
 

@@ -102,7 +102,10 @@ def test_the_run_ends_with_the_report_and_every_figure_it_promises(workdir):
     report = (workdir / "results/report.html").read_text()
     figures = sorted((workdir / "results/figures").glob("*.png"))
     assert [f.name for f in figures] == ["importance.png", "predicted.png", "predictors.png", "pruning.png",
-                                         "rnn_pruning.png", "search.png", "structure.png"]
+                                         "rnn_pruning.png", "search.png", "structure.png", "timing.png"]
+    # every training rule leaves its benchmark file (wall time, peak memory), which the timing figure reads
+    benchmarks = {p.parent.name for p in (workdir / "results/benchmarks").glob("*/*.tsv")}
+    assert benchmarks == {"rnn", "structure", "ffn", "predict", "nas"}
     for figure in figures:
         assert figure.name in report
         data = figure.read_bytes()

@@ -211,3 +211,13 @@ def load_vision(name: str, validation_fraction: float, seed: int, root: str | Pa
         x_train, y_train, test_size=validation_fraction, stratify=y_train, random_state=seed % (2**32))
     t = torch.from_numpy
     return TensorSplits(t(x_train), t(y_train), t(x_val), t(y_val), t(x_test), t(y_test), classes=classes)
+
+
+def dataset_digest(dataset: str, root: str | Path) -> str:
+    """The content digest of a staged vision dataset: its manifest's (written beside the data by the stage that
+    stages it, listing every file's content digest), or the dataset's name where a unit runs on a root that has
+    none (digits comes with scikit-learn). Resumable state records it, so a rerun on other data starts fresh."""
+    from sparsepipe.io import file_digest
+
+    manifest = Path(root) / f"{dataset}.json"
+    return file_digest(manifest) if manifest.is_file() else dataset

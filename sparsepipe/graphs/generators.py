@@ -142,10 +142,6 @@ def _combination_error(name: str, params: Mapping[str, Any]) -> str | None:
     return None
 
 
-def _is_mapping_of(setting: Any, keys: set[str]) -> bool:
-    return isinstance(setting, Mapping) and set(setting) <= keys and bool(setting)
-
-
 def _node_counts(name: str, setting: Any) -> list[int]:
     """Every node count ``setting`` (a list of choices or a ``{min, max}`` range) can draw, checked."""
     where = f"graphs.{name}.nodes"

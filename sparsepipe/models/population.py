@@ -28,20 +28,11 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from sparsepipe.models.masks import mask_of, trainable
 from sparsepipe.models.rnn import WEIGHTS, trim
 from sparsepipe.models.structured import StructuredRNN
 from sparsepipe.models.structured_ffn import StructuredFFN
 from sparsepipe.models.wavefront import EMBEDDING, Wavefront, buckets_of, workspace_bytes
-
-
-def _orig(module: nn.Module, name: str) -> torch.Tensor:
-    """The trainable tensor behind ``name`` (``<name>_orig`` where torch.nn.utils.prune masks it)."""
-    return getattr(module, f"{name}_orig", None) if hasattr(module, f"{name}_mask") else getattr(module, name)
-
-
-def _mask(module: nn.Module, name: str) -> torch.Tensor:
-    mask = getattr(module, f"{name}_mask", None)
-    return torch.ones_like(getattr(module, name)) if mask is None else mask
 
 
 class _Packing:
@@ -130,9 +121,9 @@ class RecurrentPopulation(nn.Module):
                 packing.add(index - plan.weight_size)
         names = [name for name in WEIGHTS[:2] for _ in modules]
         sources = [m for _ in WEIGHTS[:2] for m in modules]
-        self.weight = nn.Parameter(self._weights.pack([_orig(m, k) for m, k in zip(sources, names, strict=True)]))
+        self.weight = nn.Parameter(self._weights.pack([trainable(m, k) for m, k in zip(sources, names, strict=True)]))
         self.register_buffer("weight_mask", self._weights.pack(
-            [_mask(m, k) for m, k in zip(sources, names, strict=True)]))
+            [mask_of(m, k) for m, k in zip(sources, names, strict=True)]))
         self.bias_ih = nn.Parameter(self._biases[0].pack([m.bias_ih_l0 for m in modules]))
         self.bias_hh = nn.Parameter(self._biases[1].pack([m.bias_hh_l0 for m in modules]))
         # each bias only where its module has entries: padded units' biases would otherwise learn from the gradient
@@ -158,7 +149,7 @@ class RecurrentPopulation(nn.Module):
     def unpack(self) -> list[StructuredRNN]:
         """Write the trained packed values back into the member modules; returns the members."""
         modules = self._modules_in_order
-        self._weights.unpack(self.weight, [_orig(m, name) for name in WEIGHTS[:2] for m in modules])
+        self._weights.unpack(self.weight, [trainable(m, name) for name in WEIGHTS[:2] for m in modules])
         self._biases[0].unpack(self.bias_ih, [m.bias_ih_l0 for m in modules])
         self._biases[1].unpack(self.bias_hh, [m.bias_hh_l0 for m in modules])
         offsets = [0, *torch.tensor([m.embedding.embedding_dim for m in self.members]).cumsum(0).tolist()]
@@ -228,9 +219,9 @@ class FeedForwardPopulation(nn.Module):
                 rows[k, : layer.out_features] = k * units + start + row
             layers = [m.hidden[depth] for _, m in owners]
             self._layers.append((weights, biases, layers))
-            self.weights.append(nn.Parameter(weights.pack([_orig(x, "weight") for x in layers])
+            self.weights.append(nn.Parameter(weights.pack([trainable(x, "weight") for x in layers])
                                              .view(k_count, wide, units)))
-            self.register_buffer(f"mask_{depth}", weights.pack([_mask(x, "weight") for x in layers])
+            self.register_buffer(f"mask_{depth}", weights.pack([mask_of(x, "weight") for x in layers])
                                  .view(k_count, wide, units))
             self.biases.append(nn.Parameter(biases.pack([x.bias for x in layers]).view(k_count, wide, 1)))
             self.register_buffer(f"rows_{depth}", rows.reshape(-1), persistent=False)
@@ -269,7 +260,7 @@ class FeedForwardPopulation(nn.Module):
             first.bias.copy_(self.input_bias[start : start + first.out_features].cpu())
             start += first.out_features
         for (weights, biases, layers), weight, bias in zip(self._layers, self.weights, self.biases, strict=True):
-            weights.unpack(weight, [_orig(x, "weight") for x in layers])
+            weights.unpack(weight, [trainable(x, "weight") for x in layers])
             biases.unpack(bias, [x.bias for x in layers])
         self._output.unpack(self.output_weight, [m.output.weight for m in self.members])
         for k, member in enumerate(self.members):

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from sparsepipe.prune.selection import effective_weight
+from sparsepipe.models.masks import effective_weight
 
 DAMPING = 1e-4  # relative to the mean diagonal of H
 
@@ -78,7 +78,7 @@ def inverse(h: torch.Tensor) -> torch.Tensor:
 
 def saliency(layer: nn.Linear, h_inv: torch.Tensor) -> torch.Tensor:
     """w_q^2 / (2 [H^-1]_qq) for every weight; the same H for every row, as all rows see the same inputs."""
-    weight = effective_weight(layer).to(torch.float64)
+    weight = effective_weight(layer).detach().to(torch.float64)
     return (weight.square() / (2 * h_inv.diagonal()[:-1])).to(layer.weight.dtype)
 
 
@@ -90,7 +90,7 @@ def _solve_spd(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 def compensate(layer: nn.Linear, h: torch.Tensor, h_inv: torch.Tensor, keep: torch.Tensor) -> None:
     """Write the optimally compensated weights (into ``weight_orig`` once pruned) and bias for the new mask
     ``keep``; entries outside it become exactly zero in the effective weight."""
-    weight = effective_weight(layer).to(torch.float64)
+    weight = effective_weight(layer).detach().to(torch.float64)
     rows = torch.cat([weight, layer.bias.detach().to(torch.float64).unsqueeze(1)], dim=1)
     kept = torch.cat([keep.bool(), torch.ones_like(keep[:, :1], dtype=torch.bool)], dim=1)
     for row, mask in zip(rows, kept, strict=True):

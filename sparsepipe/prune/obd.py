@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from sparsepipe.prune.selection import current_mask, effective_weight
+from sparsepipe.models.masks import effective_weight, mask_of
 
 
 def _check_chain(model: nn.Module, layers: Sequence[nn.Linear]) -> None:
@@ -35,7 +35,7 @@ def hessian_diagonal(model: nn.Module, layers: Sequence[nn.Linear], x: torch.Ten
     """d^2 L / dw_ij^2 of the mean cross-entropy over ``x`` (any labels) for every weight of every layer, shaped
     like the weights; zero at pruned entries, on which the loss does not depend."""
     _check_chain(model, layers)
-    weights = [effective_weight(layer) for layer in layers]
+    weights = [effective_weight(layer).detach() for layer in layers]
     diagonal = [torch.zeros_like(w) for w in weights]
     for xb in x.to(weights[0]).split(batch_size):
         inputs, out = [], xb
@@ -51,10 +51,10 @@ def hessian_diagonal(model: nn.Module, layers: Sequence[nn.Linear], x: torch.Ten
             diagonal[index] += curvature.T @ inputs[index].square()
             if index:  # through the layer and the ReLU before it (derivative 1 where its output is positive)
                 jac = (jac @ weights[index]) * (inputs[index] > 0).unsqueeze(1)
-    return [d / len(x) * current_mask(layer) for d, layer in zip(diagonal, layers, strict=True)]
+    return [d / len(x) * mask_of(layer) for d, layer in zip(diagonal, layers, strict=True)]
 
 
 def saliency(model: nn.Module, layers: Sequence[nn.Linear], x: torch.Tensor) -> list[torch.Tensor]:
     """0.5 * h_ii * w_i^2: the loss increase of deleting w_i under OBD's diagonal, quadratic approximation."""
     diagonal = hessian_diagonal(model, layers, x)
-    return [0.5 * h * effective_weight(layer).square() for h, layer in zip(diagonal, layers, strict=True)]
+    return [0.5 * h * effective_weight(layer).detach().square() for h, layer in zip(diagonal, layers, strict=True)]

@@ -14,14 +14,12 @@ biases (and its other, untargeted matrix), so the model's outputs stay finite, a
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
-import torch
 from torch import nn
 from torch.nn.utils import prune
 
 from sparsepipe.errors import ConfigError
-from sparsepipe.models.masks import effective_weight
+from sparsepipe.models.masks import effective_weight, mask_of
 
 TARGETS: dict[str, tuple[str, ...]] = {
     "i2h": ("weight_ih_l0",),
@@ -63,17 +61,7 @@ def prune_recurrent(model: nn.Module, target: str, percent: float) -> list[str]:
     weights = targeted_weights(model, target)
     parameters = [(module, name) for _, module, name in weights]
     scores = {(module, name): effective_weight(module, name).detach().abs() for module, name in parameters}
-    remaining = sum(int(_mask(module, name).sum()) for module, name in parameters)
+    remaining = sum(int(mask_of(module, name).sum()) for module, name in parameters)
     prune.global_unstructured(parameters, prune.L1Unstructured, importance_scores=scores,
                               amount=removal_count(percent, remaining))
-    return [qualified for qualified, module, name in weights if not bool(_mask(module, name).any())]
-
-
-def _mask(module: nn.Module, name: str) -> torch.Tensor:
-    mask = getattr(module, f"{name}_mask", None)
-    return torch.ones_like(getattr(module, name)) if mask is None else mask
-
-
-def remaining_weights(model: nn.Module, target: str) -> Sequence[int]:
-    """Unpruned targeted weights per matrix, in :func:`targeted_weights` order."""
-    return [int(_mask(module, name).sum()) for _, module, name in targeted_weights(model, target)]
+    return [qualified for qualified, module, name in weights if not bool(mask_of(module, name).any())]

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from sparsepipe.prune.selection import current_mask, effective_weight
+from sparsepipe.models.masks import effective_weight, mask_of
 
 
 def random(layers: Sequence[nn.Linear], generator: torch.Generator | None = None) -> list[torch.Tensor]:
@@ -18,7 +18,7 @@ def random(layers: Sequence[nn.Linear], generator: torch.Generator | None = None
 
 def magnitude(layers: Sequence[nn.Linear]) -> list[torch.Tensor]:
     """|w|: class-blinded (one global threshold) and class-uniform (per layer) pruning."""
-    return [effective_weight(layer).abs() for layer in layers]
+    return [effective_weight(layer).detach().abs() for layer in layers]
 
 
 def magnitude_over_spread(layers: Sequence[nn.Linear]) -> list[torch.Tensor]:
@@ -27,7 +27,7 @@ def magnitude_over_spread(layers: Sequence[nn.Linear]) -> list[torch.Tensor]:
     Population std (no Bessel correction), so a single remaining weight does not give NaN."""
     scores = []
     for layer in layers:
-        weight = effective_weight(layer)
-        spread = weight[current_mask(layer).bool()].std(correction=0)
+        weight = effective_weight(layer).detach()
+        spread = weight[mask_of(layer).bool()].std(correction=0)
         scores.append(weight.abs() / spread.clamp_min(torch.finfo(weight.dtype).tiny))
     return scores

@@ -13,26 +13,16 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from sparsepipe.models.masks import mask_of
+
 
 class LayerEmptied(Exception):
     """Raised before a step that would remove every remaining weight of some layer; the step is not applied."""
 
 
-def current_mask(layer: nn.Linear) -> torch.Tensor:
-    return getattr(layer, "weight_mask", torch.ones_like(layer.weight))
-
-
-def effective_weight(layer: nn.Linear) -> torch.Tensor:
-    """The weight the layer computes with; read from ``weight_orig * weight_mask`` because ``layer.weight`` is
-    only refreshed by the next forward pass."""
-    if hasattr(layer, "weight_orig"):
-        return (layer.weight_orig * layer.weight_mask).detach()
-    return layer.weight.detach()
-
-
 def remaining(layers: Sequence[nn.Linear]) -> list[int]:
     """Unpruned weights per layer."""
-    return [int(current_mask(layer).sum().item()) for layer in layers]
+    return [int(mask_of(layer).sum().item()) for layer in layers]
 
 
 def global_count(left: Sequence[int], rate: float | None, count: int | None) -> int:

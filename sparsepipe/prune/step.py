@@ -23,11 +23,11 @@ import torch
 from torch import nn
 
 from sparsepipe.errors import ConfigError
+from sparsepipe.models.masks import mask_of
 from sparsepipe.prune import lobs, obd, saliency
 from sparsepipe.prune.selection import (
     LayerEmptied,
     apply_masks,
-    current_mask,
     global_count,
     keep_masks,
     per_layer_counts,
@@ -71,7 +71,7 @@ def prune_step(layers: Sequence[nn.Linear], method: str, rate: float | None = No
     if method in NEEDS_DATA and (model is None or data is None):
         raise ConfigError(f"prune method {method!r} needs model= (the nn.Module holding the layers) and "
                           "data=(x, y) calibration tensors, e.g. validation samples")
-    masks = [current_mask(layer) for layer in layers]
+    masks = [mask_of(layer) for layer in layers]
     left = [int(m.sum().item()) for m in masks]
     counts = per_layer_counts(left, rate, count) if method in PER_LAYER else global_count(left, rate, count)
     emptied = ([i for i, (n, r) in enumerate(zip(left, counts, strict=True)) if r >= n] if method in PER_LAYER

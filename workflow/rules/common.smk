@@ -43,3 +43,12 @@ def cli_json(**dpaths):
 LAUNCH = json.dumps(config["launch"] | {"slots": f"{R}/.launch-slots"}, sort_keys=True)
 SP = f"sparsepipe --launch {shlex.quote(LAUNCH)}"
 RUNTIME = f"--device {DEVICE}"
+
+
+def job_resources(rule_name):
+    """A rule's ``resources:``: memory (MB), run time (minutes) and, for training rules, GPUs, from the config's
+    ``resources.<rule>`` over ``resources.default``. Snakemake schedules by them (``--resources mem_mb=...``), and
+    ``sparsepipe`` passes them on to the SLURM job it submits (sparsepipe.launch). Not params: changing them
+    reruns nothing."""
+    spec = config.get("resources") or {}
+    return {"mem_mb": 1000, "runtime": 60, "gpu": 0} | (spec.get("default") or {}) | (spec.get(rule_name) or {})

@@ -23,8 +23,13 @@ rule train_ffn:
     log:
         f"{R}/logs/ffn/train-{{dataset}}-{{arch}}-seed{{model_seed}}.log",
     threads: 1
+    benchmark:
+        f"{R}/benchmarks/ffn/train-{{dataset}}-{{arch}}-seed{{model_seed}}.tsv"
+    resources:
+        **job_resources("train_ffn"),
     shell:
-        "{SP} train-ffn {RUNTIME} --threads {threads} --dataset {wildcards.dataset} --arch {wildcards.arch}"
+        "{SP} train-ffn --mem-mb {resources.mem_mb} --runtime-min {resources.runtime} --gpus {resources.gpu}"
+        " {RUNTIME} --threads {threads} --dataset {wildcards.dataset} --arch {wildcards.arch}"
         " --model-seed {wildcards.model_seed} --params {params.settings:q} --root {VISION} --out {output} 2> {log}"
 
 
@@ -49,8 +54,13 @@ rule prune_ffn:
     log:
         f"{R}/logs/ffn/prune-{{dataset}}-{{arch}}-seed{{model_seed}}-{{method}}.log",
     threads: 1
+    benchmark:
+        f"{R}/benchmarks/ffn/prune-{{dataset}}-{{arch}}-seed{{model_seed}}-{{method}}.tsv"
+    resources:
+        **job_resources("prune_ffn"),
     shell:
-        "{SP} prune {RUNTIME} --threads {threads} --model {input.model} --method {wildcards.method}"
+        "{SP} prune --mem-mb {resources.mem_mb} --runtime-min {resources.runtime} --gpus {resources.gpu}"
+        " {RUNTIME} --threads {threads} --model {input.model} --method {wildcards.method}"
         " --params {params.settings:q} --root {VISION} --out {output} 2> {log}"
 
 

@@ -38,8 +38,13 @@ rule nas:
         data=nas_data_arg,
     log:
         f"{R}/logs/nas/{{task}}.log",
+    benchmark:
+        f"{R}/benchmarks/nas/{{task}}.tsv"
+    resources:
+        **job_resources("nas"),
     shell:
-        "{SP} search --task {wildcards.task} --params {params.settings:q} --data {params.data}"
+        "{SP} search --mem-mb {resources.mem_mb} --runtime-min {resources.runtime}"
+        " --task {wildcards.task} --params {params.settings:q} --data {params.data}"
         " --out-table {output.table} --out-graph {output.graph} 2> {log}"
 
 
@@ -54,6 +59,11 @@ rule nas_winner:
         data=nas_data_arg,
     log:
         f"{R}/logs/nas/{{task}}-winner.log",
+    benchmark:
+        f"{R}/benchmarks/nas/{{task}}-winner.tsv"
+    resources:
+        **job_resources("nas_winner"),
     shell:
-        "{SP} search-winner --task {wildcards.task} --params {params.settings:q} --data {params.data}"
+        "{SP} search-winner --mem-mb {resources.mem_mb} --runtime-min {resources.runtime}"
+        " --task {wildcards.task} --params {params.settings:q} --data {params.data}"
         " --table {input.table} --out {output} 2> {log}"

@@ -32,8 +32,13 @@ rule train_rnn:
     log:
         f"{R}/logs/rnn/{{cell}}-seed{{model_seed}}.log",
     threads: 1
+    benchmark:
+        f"{R}/benchmarks/rnn/train-{{cell}}-seed{{model_seed}}.tsv"
+    resources:
+        **job_resources("train_rnn"),
     shell:
-        "{SP} train-rnn {RUNTIME} --threads {threads} --cell {wildcards.cell} --model-seed {wildcards.model_seed}"
+        "{SP} train-rnn --mem-mb {resources.mem_mb} --runtime-min {resources.runtime} --gpus {resources.gpu}"
+        " {RUNTIME} --threads {threads} --cell {wildcards.cell} --model-seed {wildcards.model_seed}"
         " --params {params.settings:q} --data {input.data} --out-model {output.model}"
         " --out-table {output.table} 2> {log}"
 
@@ -58,17 +63,19 @@ rule prune_rnn:
     params:
         settings=cli_json(
             percents="rnn/prune/percents",
-            retrain_epochs="rnn/prune/retrain_epochs",
-            retrain_lr="rnn/prune/retrain_lr",
-            retrain_optimizer="rnn/prune/retrain_optimizer",
-            retrain_schedule="rnn/prune/retrain_schedule",
+            retrain="rnn/prune/retrain",
             seed="seed",
         ),
     log:
         f"{R}/logs/rnn/prune-{{cell}}-seed{{model_seed}}-{{target}}.log",
     threads: 1
+    benchmark:
+        f"{R}/benchmarks/rnn/prune-{{cell}}-seed{{model_seed}}-{{target}}.tsv"
+    resources:
+        **job_resources("prune_rnn"),
     shell:
-        "{SP} prune-rnn {RUNTIME} --threads {threads} --model {input.model} --target {wildcards.target}"
+        "{SP} prune-rnn --mem-mb {resources.mem_mb} --runtime-min {resources.runtime} --gpus {resources.gpu}"
+        " {RUNTIME} --threads {threads} --model {input.model} --target {wildcards.target}"
         " --params {params.settings:q} --data {input.data} --out {output} 2> {log}"
 
 

@@ -18,8 +18,13 @@ rule train_structured:
     log:
         f"{R}/logs/structure/{{cell}}-{{generator}}-{{shard}}.log",
     threads: 1
+    benchmark:
+        f"{R}/benchmarks/structure/{{cell}}-{{generator}}-{{shard}}.tsv"
+    resources:
+        **job_resources("train_structured"),
     shell:
-        "{SP} train-structured {RUNTIME} --threads {threads} --cell {wildcards.cell} --generator {wildcards.generator}"
+        "{SP} train-structured --mem-mb {resources.mem_mb} --runtime-min {resources.runtime} --gpus {resources.gpu}"
+        " {RUNTIME} --threads {threads} --cell {wildcards.cell} --generator {wildcards.generator}"
         " --shard {wildcards.shard} --params {params.settings:q} --graphs {input.graphs} --data {input.data}"
         " --out {output} 2> {log}"
 
@@ -41,8 +46,13 @@ rule train_structured_ffn:
     log:
         f"{R}/logs/structure/ffn_{{dataset}}-{{generator}}-{{shard}}.log",
     threads: 1
+    benchmark:
+        f"{R}/benchmarks/structure/ffn_{{dataset}}-{{generator}}-{{shard}}.tsv"
+    resources:
+        **job_resources("train_structured_ffn"),
     shell:
-        "{SP} train-structured-ffn {RUNTIME} --threads {threads} --dataset {wildcards.dataset}"
+        "{SP} train-structured-ffn --mem-mb {resources.mem_mb} --runtime-min {resources.runtime} --gpus {resources.gpu}"
+        " {RUNTIME} --threads {threads} --dataset {wildcards.dataset}"
         " --generator {wildcards.generator} --shard {wildcards.shard} --params {params.settings:q}"
         " --graphs {input.graphs} --root {VISION} --out {output} 2> {log}"
 

@@ -1,0 +1,162 @@
+"""Stage ``structure`` (workflow/rules/structure.smk): graph-structured nets, one per graph (and replicate),
+trained in shards as populations, and the runs table that joins them with their graphs' features. Subcommands:
+``sparsepipe train-structured``, ``train-structured-ffn``, ``structure-runs``."""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from sparsepipe import io, populations
+from sparsepipe.data.sequences import load_sequences
+from sparsepipe.data.vision import dataset_digest, load_vision
+from sparsepipe.errors import DataError
+from sparsepipe.graphs.generators import GRAPH_COLUMNS, graph_from_row
+from sparsepipe.graphs.layering import layered_dag
+from sparsepipe.models.batching import bucketed_batches
+from sparsepipe.models.structured import StructuredRNN
+from sparsepipe.models.structured_ffn import StructuredFFN
+from sparsepipe.seeds import derive_seed
+from sparsepipe.train import Batcher, adam, batches, make_optimizer, resolve_device, set_threads
+
+log = logging.getLogger(__name__)
+
+
+RUN_COLUMNS = ["graph_id", "generator", "family", "test_acc", "test_loss", "epochs", "seconds"]
+
+# structure shards add: which seed of the graph (0..replicates-1), how many models trained together, and why a
+# model failed (empty when it trained)
+EXTRA_RUN_COLUMNS = ["replicate", "population", "error"]
+
+def _train_shard(graphs_table: str, shard: int, settings: Mapping[str, Any], generator: str, family: str, out: str,
+                 build: Callable[[dict[str, Any]], torch.nn.Module], train_split: tuple[torch.Tensor, ...],
+                 test_split: tuple[torch.Tensor, ...], make_optimizer: Callable[[Any], torch.optim.Optimizer],
+                 device: torch.device, batcher: Batcher = batches) -> None:
+    """Train this shard's graph-structured models (every ``shards``-th graph, ``replicates`` seeds each) as
+    populations (:mod:`sparsepipe.populations`); one row per model.
+
+    ``build(graph_row)`` makes one model. Each model's initial seed derives from the family, graph and replicate
+    (replicate 0 keeps the seed of one-at-a-time training); each replicate's populations share one batch order.
+    Finished populations are appended to ``<out>.partial``, and a population in training checkpoints every epoch,
+    so a rerun continues where a killed job stopped; the ``.partial`` records a digest of the settings (which carry
+    ``data``, the content digest of the training data) and of this shard's graphs, so a rerun after a change of
+    either starts fresh (population checkpoints digest the same settings). A graph that
+    cannot be built gets a row with its error and NaN accuracy; the others still train.
+    """
+    table = io.read_table(graphs_table, GRAPH_COLUMNS)
+    partial = Path(f"{out}.partial")
+    mine = table.iloc[shard :: settings["shards"]]
+    digest = io.settings_digest({"settings": settings, "generator": generator, "family": family, "shard": shard,
+                                 "graphs": [[r["graph_id"], int(r["nodes"]), [int(v) for v in r["src"]],
+                                             [int(v) for v in r["dst"]]] for r in mine.to_dict("records")]})
+    saved = io.load_partial(partial, digest, f"{family} {generator} shard {shard}")
+    rows = saved.to_dict("records") if saved is not None else []
+    done = {(row["graph_id"], row["replicate"]) for row in rows}
+    spec = settings["train"]
+    graphs = mine.to_dict("records")
+    for replicate in range(settings.get("replicates", 1)):
+        key = (settings["seed"], "structure", family)
+        candidates = [
+            populations.Candidate(f"{row['graph_id']}#{replicate}",
+                                  derive_seed(*key, row["graph_id"], *([replicate] if replicate else [])),
+                                  functools.partial(build, row))
+            for row in graphs if (row["graph_id"], replicate) not in done]
+        if not candidates:
+            continue
+        outcomes = populations.train(
+            candidates, train_split, test_split, make_optimizer=make_optimizer, epochs=spec["epochs"],
+            batch_size=spec["batch_size"], batch_seed=derive_seed(*key, "batches", replicate),
+            populations=settings.get("populations"), device=device, checkpoint=f"{out}.population",
+            settings=settings, batcher=batcher, label=f"{family} {generator} shard {shard}")
+        for finished in outcomes:
+            for outcome in finished:
+                graph_id = outcome.key.rpartition("#")[0]
+                rows.append({"graph_id": graph_id, "generator": generator, "family": family, "replicate": replicate,
+                             "test_acc": outcome.accuracy, "test_loss": outcome.loss, "epochs": spec["epochs"],
+                             "seconds": outcome.seconds, "population": outcome.population, "error": outcome.error})
+                log.info("%s %s replicate %d: test accuracy %.4f", family, graph_id, replicate, outcome.accuracy)
+            io.save_partial(pd.DataFrame(rows, columns=RUN_COLUMNS + EXTRA_RUN_COLUMNS), partial, digest)
+    io.write_table(pd.DataFrame(rows, columns=RUN_COLUMNS + EXTRA_RUN_COLUMNS), out)
+    partial.unlink(missing_ok=True)
+    populations.remove_checkpoints(f"{out}.population")
+
+def embedding_width(setting: int | str, layered: Any) -> int:
+    """``structure.train.embedding``: a width, or ``sources`` (as in the paper's code: one embedding column per
+    source node, so the input width grows with the graph)."""
+    return len(layered.sources) if setting == "sources" else int(setting)
+
+def train_structured(cell: str, generator: str, shard: int, settings: Mapping[str, Any], graphs_table: str,
+                     data: str, out: str, device: str = "auto", threads: int = 1) -> None:
+    """One shard of graph-structured recurrent nets on the Reber strings (family ``rnn_<cell>``)."""
+    set_threads(threads)
+    sequences = load_sequences(data)
+    spec = settings["train"]
+
+    def build(row: dict[str, Any]) -> torch.nn.Module:
+        layered = layered_dag(graph_from_row(row), row["graph_id"])
+        return StructuredRNN(layered, cell, sequences.vocabulary, embedding_width(spec["embedding"], layered))
+
+    _train_shard(graphs_table, shard, {**settings, "data": sequences.digest}, generator, f"rnn_{cell}", out, build,
+                 sequences.train, sequences.test,
+                 lambda parameters: adam(parameters, spec["lr"]), resolve_device(device),
+                 bucketed_batches)
+
+def train_structured_ffn(dataset: str, generator: str, shard: int, settings: Mapping[str, Any], graphs_table: str,
+                         root: str, out: str, device: str = "auto", threads: int = 1) -> None:
+    """One shard of graph-structured feed-forward nets on ``dataset`` (family ``ffn_<dataset>``)."""
+    set_threads(threads)
+    spec = settings["train"]
+    data = load_vision(dataset, spec["validation_fraction"], derive_seed(settings["seed"], "split", dataset), root)
+
+    def build(row: dict[str, Any]) -> torch.nn.Module:
+        return StructuredFFN(layered_dag(graph_from_row(row), row["graph_id"]), data.features, data.classes,
+                             spec["activation"])
+
+    _train_shard(graphs_table, shard, {**settings, "data": dataset_digest(dataset, root)}, generator,
+                 f"ffn_{dataset}", out, build,
+                 (data.x_train, data.y_train), (data.x_test, data.y_test),
+                 lambda parameters: make_optimizer(spec["optimizer"], parameters, spec["lr"], spec["momentum"]),
+                 resolve_device(device))
+
+def structure_runs(shards: Sequence[str], features_path: str, out: str) -> None:
+    """All structured runs joined with their graph's features (the contract's runs table)."""
+    runs = io.concat_tables(shards, RUN_COLUMNS)
+    feats = io.read_table(features_path, ("graph_id",)).drop(columns=["generator"])
+    missing = sorted(set(runs["graph_id"]) - set(feats["graph_id"]))
+    if missing:
+        raise DataError(f"{features_path}: no features for graph(s) {missing[:5]}{' ...' if len(missing) > 5 else ''}"
+                        f" of the structured runs; rerun the graph_features rule so it covers every graph")
+    io.write_table(runs.merge(feats, on="graph_id", how="left", validate="many_to_one"), out)
+
+def register(add: Callable[..., argparse.ArgumentParser]) -> None:
+    """This stage's ``sparsepipe`` subcommands (``add``: :func:`sparsepipe.cli.add_unit` on the subparsers)."""
+    p = add("train-structured", train_structured,
+            "train one shard of graph-structured recurrent nets", runtime=True)
+    p.add_argument("--cell", required=True)
+    p.add_argument("--generator", required=True)
+    p.add_argument("--shard", type=int, required=True)
+    p.add_argument("--graphs", required=True, dest="graphs_table")
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+
+    p = add("train-structured-ffn", train_structured_ffn,
+            "train one shard of graph-structured feed-forward nets", runtime=True)
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--generator", required=True)
+    p.add_argument("--shard", type=int, required=True)
+    p.add_argument("--graphs", required=True, dest="graphs_table")
+    p.add_argument("--root", required=True, help="folder of the torchvision datasets")
+    p.add_argument("--out", required=True)
+
+    p = add("structure-runs", structure_runs, "join structured runs with graph features",
+            settings=False)
+    p.add_argument("--shards", nargs="+", required=True)
+    p.add_argument("--features", required=True, dest="features_path")
+    p.add_argument("--out", required=True)
