@@ -105,6 +105,7 @@ def summarize_pruning(pruning_path: str, target: float, out_summary: str, out_co
     io.write_table(comparisons, out_comparisons)
     log.info("accuracy at %.0f%% compression:\n%s", 100 * target, summary.to_string(index=False))
 
+
 def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     """This stage's ``sparsepipe`` subcommands (``add``: :func:`sparsepipe.cli.add_unit` on the subparsers)."""
     p = add("stage-data", stage_vision, "put a vision dataset where torchvision expects it")

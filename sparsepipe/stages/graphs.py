@@ -27,6 +27,7 @@ def features(graph_tables: Sequence[str], out: str) -> None:
     io.write_table(table, out)
     log.info("features of %d graphs -> %s", len(table), out)
 
+
 def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     """This stage's ``sparsepipe`` subcommands (``add``: :func:`sparsepipe.cli.add_unit` on the subparsers)."""
     p = add("graphs", graphs, "draw the random graphs of one generator")

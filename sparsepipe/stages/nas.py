@@ -155,6 +155,7 @@ def search_winner(task: str, settings: Mapping[str, Any], data: str, table: str,
              fitness, len(rows), rows["val_acc"].mean(), rows["val_acc"].std(), rows["test_acc"].mean(),
              rows["test_acc"].std())
 
+
 def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     """This stage's ``sparsepipe`` subcommands (``add``: :func:`sparsepipe.cli.add_unit` on the subparsers)."""
     p = add("search", search_architectures, "genetic architecture search of one task, resumable",

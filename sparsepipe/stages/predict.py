@@ -54,6 +54,7 @@ def fit_predictors(runs_paths: Sequence[str], settings: Mapping[str, Any], out_s
         if out is not None:
             io.write_table(pd.concat([r[index] for r in results], ignore_index=True), out)
 
+
 def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     """This stage's ``sparsepipe`` subcommands (``add``: :func:`sparsepipe.cli.add_unit` on the subparsers)."""
     p = add("pruned-runs", pruned_runs, "pruned feed-forward nets as rows of the runs contract",

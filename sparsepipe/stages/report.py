@@ -21,6 +21,7 @@ def report(**kwargs: Any) -> None:
     figures.build({n: kwargs[f"in_{n}"] for n in (*REPORT_INPUTS, *REPORT_LISTS)},
                  {n: kwargs[f"out_{n}"] for n in REPORT_OUTPUTS})
 
+
 def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     """This stage's ``sparsepipe`` subcommands (``add``: :func:`sparsepipe.cli.add_unit` on the subparsers)."""
     p = add("report", report, "figures and the paper-vs-sparsepipe table of the Snakemake report", settings=False,

@@ -120,6 +120,7 @@ def prune_rnn(model_path: str, target: str, settings: Mapping[str, Any], data: s
                  else "")
     io.write_table(pd.DataFrame(rows), out)
 
+
 def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     """This stage's ``sparsepipe`` subcommands (``add``: :func:`sparsepipe.cli.add_unit` on the subparsers)."""
     p = add("reber", reber, "generate the Reber string table")

@@ -135,6 +135,7 @@ def structure_runs(shards: Sequence[str], features_path: str, out: str) -> None:
                         f" of the structured runs; rerun the graph_features rule so it covers every graph")
     io.write_table(runs.merge(feats, on="graph_id", how="left", validate="many_to_one"), out)
 
+
 def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     """This stage's ``sparsepipe`` subcommands (``add``: :func:`sparsepipe.cli.add_unit` on the subparsers)."""
     p = add("train-structured", train_structured,
