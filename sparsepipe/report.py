@@ -134,34 +134,37 @@ def structure_figure(runs: pd.DataFrame, out: str) -> None:
 
 
 def read_benchmarks(folder: str) -> pd.DataFrame:
-    """Snakemake's ``benchmark:`` files under ``folder`` (``<stage>/<job>.tsv``): one row per job with its rule's
-    stage, wall time (``s``) and peak resident memory (``max_rss``, MB)."""
+    """Snakemake's ``benchmark:`` files under ``folder`` (``<rule>/<job>.tsv``): one row per job with its rule, wall
+    time (``s``) and peak resident memory (``max_rss``, MB; NaN where Snakemake could not measure it)."""
     rows = []
     for path in sorted(Path(folder).glob("*/*.tsv")):
         table = pd.read_csv(path, sep="\t")
         if {"s", "max_rss"} <= set(table.columns) and len(table):
-            rows.append({"stage": path.parent.name, "job": path.stem, "seconds": float(table["s"].iloc[-1]),
+            rows.append({"rule": path.parent.name, "job": path.stem, "seconds": float(table["s"].iloc[-1]),
                          "max_rss_mb": pd.to_numeric(table["max_rss"], errors="coerce").iloc[-1]})
-    return pd.DataFrame(rows, columns=["stage", "job", "seconds", "max_rss_mb"])
+    return pd.DataFrame(rows, columns=["rule", "job", "seconds", "max_rss_mb"])
 
 
 def timing_figure(benchmarks: pd.DataFrame, out: str) -> None:
-    """Where the time went: wall time summed per kind of job, and peak memory per job, from the benchmark files."""
+    """Where the time went: wall time summed per rule (with its number of jobs), and each job's peak memory."""
     if benchmarks.empty:
         return _empty(out, "no benchmark files (results/benchmarks/) yet")
-    kind = benchmarks["stage"] + "/" + benchmarks["job"].str.replace(r"[-_](seed)?\d.*$", "", regex=True)
-    benchmarks = benchmarks.assign(kind=kind)
-    total = benchmarks.groupby("kind")["seconds"].agg(["sum", "count"]).sort_values("sum")
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, max(2.5, 0.32 * len(total) + 1)), sharey=True)
-    left.barh(total.index, total["sum"], color="tab:blue")
+    total = benchmarks.groupby("rule")["seconds"].agg(["sum", "count"]).sort_values("sum")
+    rules = list(total.index)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, max(2.5, 0.4 * len(rules) + 1)))
+    left.barh(range(len(rules)), total["sum"], color="tab:blue")
     for y, (value, count) in enumerate(zip(total["sum"], total["count"], strict=True)):
         left.text(value, y, f" {value:.0f} s ({count} job{'s' if count > 1 else ''})", va="center", fontsize=7)
-    left.set_xlabel("wall time, summed over jobs (s)")
-    peaks = [benchmarks.loc[benchmarks["kind"] == k, "max_rss_mb"].dropna() for k in total.index]
-    right.boxplot(peaks, orientation="horizontal", positions=range(len(total)), widths=0.6)
-    right.set_xlabel("peak memory per job (MB, max RSS)")
+    left.set_xlabel("wall time, summed over the rule's jobs (s)")
+    left.margins(x=0.25)
+    for y, rule in enumerate(rules):
+        peaks = benchmarks.loc[benchmarks["rule"] == rule, "max_rss_mb"].dropna()
+        right.scatter(peaks, [y] * len(peaks), s=14, alpha=0.7, color="tab:orange")
+    right.set_xlabel("peak memory of each job (MB, max RSS)")
     for ax in (left, right):
-        ax.tick_params(labelsize=7)
+        ax.set_yticks(range(len(rules)), rules)
+        ax.set_ylim(-0.6, len(rules) - 0.4)
+        ax.tick_params(labelsize=8)
     fig.tight_layout()
     _save(fig, out)
 

@@ -110,14 +110,15 @@ def test_the_timing_figure_reads_benchmark_files(tmp_path):
     from sparsepipe.report import read_benchmarks, timing_figure
 
     header = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
-    for stage, job, seconds, rss in (("rnn", "train-gru-seed0", 12.5, 300.0), ("rnn", "train-lstm-seed0", 20.0, 310.0),
-                                     ("ffn", "prune-digits-100-seed0-obd", 3.0, "-")):
+    for stage, job, seconds, rss in (("train_rnn", "gru-seed0", 12.5, 300.0), ("train_rnn", "lstm-seed0", 20.0, 310.0),
+                                     ("prune_ffn", "digits-100-seed0-obd", 3.0, "-")):
         (tmp_path / "bench" / stage).mkdir(parents=True, exist_ok=True)
         (tmp_path / "bench" / stage / f"{job}.tsv").write_text(
             header + f"{seconds}\t0:00:12\t{rss}\t1\t1\t1\t0\t0\t90\t{seconds}\n")
     table = read_benchmarks(str(tmp_path / "bench"))
     assert len(table) == 3 and table["seconds"].sum() == 35.5
-    assert table.set_index("job").loc["train-gru-seed0", "max_rss_mb"] == 300.0
+    assert table.set_index("job").loc["gru-seed0", "max_rss_mb"] == 300.0
+    assert table.groupby("rule")["seconds"].sum().to_dict() == {"prune_ffn": 3.0, "train_rnn": 32.5}
     assert table["max_rss_mb"].isna().sum() == 1  # Snakemake writes "-" where it could not measure
     timing_figure(table, str(tmp_path / "timing.png"))
     timing_figure(read_benchmarks(str(tmp_path / "none")), str(tmp_path / "empty.png"))

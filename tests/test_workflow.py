@@ -105,7 +105,8 @@ def test_the_run_ends_with_the_report_and_every_figure_it_promises(workdir):
                                          "rnn_pruning.png", "search.png", "structure.png", "timing.png"]
     # every training rule leaves its benchmark file (wall time, peak memory), which the timing figure reads
     benchmarks = {p.parent.name for p in (workdir / "results/benchmarks").glob("*/*.tsv")}
-    assert benchmarks == {"rnn", "structure", "ffn", "predict", "nas"}
+    assert benchmarks == {"train_rnn", "prune_rnn", "train_structured", "train_structured_ffn", "train_ffn",
+                          "prune_ffn", "fit_predictors", "nas", "nas_winner"}
     for figure in figures:
         assert figure.name in report
         data = figure.read_bytes()

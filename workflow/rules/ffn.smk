@@ -24,7 +24,7 @@ rule train_ffn:
         f"{R}/logs/ffn/train-{{dataset}}-{{arch}}-seed{{model_seed}}.log",
     threads: 1
     benchmark:
-        f"{R}/benchmarks/ffn/train-{{dataset}}-{{arch}}-seed{{model_seed}}.tsv"
+        f"{R}/benchmarks/train_ffn/{{dataset}}-{{arch}}-seed{{model_seed}}.tsv"
     resources:
         **job_resources("train_ffn"),
     shell:
@@ -55,7 +55,7 @@ rule prune_ffn:
         f"{R}/logs/ffn/prune-{{dataset}}-{{arch}}-seed{{model_seed}}-{{method}}.log",
     threads: 1
     benchmark:
-        f"{R}/benchmarks/ffn/prune-{{dataset}}-{{arch}}-seed{{model_seed}}-{{method}}.tsv"
+        f"{R}/benchmarks/prune_ffn/{{dataset}}-{{arch}}-seed{{model_seed}}-{{method}}.tsv"
     resources:
         **job_resources("prune_ffn"),
     shell:

@@ -60,7 +60,7 @@ rule nas_winner:
     log:
         f"{R}/logs/nas/{{task}}-winner.log",
     benchmark:
-        f"{R}/benchmarks/nas/{{task}}-winner.tsv"
+        f"{R}/benchmarks/nas_winner/{{task}}.tsv"
     resources:
         **job_resources("nas_winner"),
     shell:

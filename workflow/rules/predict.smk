@@ -42,7 +42,7 @@ rule fit_predictors:
     log:
         f"{R}/logs/predict/{{family}}.log",
     benchmark:
-        f"{R}/benchmarks/predict/{{family}}.tsv"
+        f"{R}/benchmarks/fit_predictors/{{family}}.tsv"
     resources:
         **job_resources("fit_predictors"),
     shell:

@@ -33,7 +33,7 @@ rule train_rnn:
         f"{R}/logs/rnn/{{cell}}-seed{{model_seed}}.log",
     threads: 1
     benchmark:
-        f"{R}/benchmarks/rnn/train-{{cell}}-seed{{model_seed}}.tsv"
+        f"{R}/benchmarks/train_rnn/{{cell}}-seed{{model_seed}}.tsv"
     resources:
         **job_resources("train_rnn"),
     shell:
@@ -70,7 +70,7 @@ rule prune_rnn:
         f"{R}/logs/rnn/prune-{{cell}}-seed{{model_seed}}-{{target}}.log",
     threads: 1
     benchmark:
-        f"{R}/benchmarks/rnn/prune-{{cell}}-seed{{model_seed}}-{{target}}.tsv"
+        f"{R}/benchmarks/prune_rnn/{{cell}}-seed{{model_seed}}-{{target}}.tsv"
     resources:
         **job_resources("prune_rnn"),
     shell:

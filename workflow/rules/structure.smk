@@ -19,7 +19,7 @@ rule train_structured:
         f"{R}/logs/structure/{{cell}}-{{generator}}-{{shard}}.log",
     threads: 1
     benchmark:
-        f"{R}/benchmarks/structure/{{cell}}-{{generator}}-{{shard}}.tsv"
+        f"{R}/benchmarks/train_structured/{{cell}}-{{generator}}-{{shard}}.tsv"
     resources:
         **job_resources("train_structured"),
     shell:
@@ -47,7 +47,7 @@ rule train_structured_ffn:
         f"{R}/logs/structure/ffn_{{dataset}}-{{generator}}-{{shard}}.log",
     threads: 1
     benchmark:
-        f"{R}/benchmarks/structure/ffn_{{dataset}}-{{generator}}-{{shard}}.tsv"
+        f"{R}/benchmarks/train_structured_ffn/{{dataset}}-{{generator}}-{{shard}}.tsv"
     resources:
         **job_resources("train_structured_ffn"),
     shell:
