@@ -6,7 +6,10 @@ Reads a run's sequence table (``DIR/data/reber.parquet``) and prints, on its tes
    alphabet occurs; what a net that learned only the alphabet scores) and *bigrams* (also invalid if the string does
    not run B...E or holds a pair of neighbours no valid training string holds); and the share of near misses the
    bigram rule catches;
-2. with ``--lr``: graph-structured nets of ``--cell`` on every ``--every``-th graph of ``DIR/graphs/<generator>
+2. with ``--random-near-misses``: the same table with every near miss replaced by a random string over the Reber
+   alphabet of the same length that the grammar rejects (an easier kind of invalid string; seeded), to ask how much
+   of the task's difficulty is its one-edit near misses;
+3. with ``--lr``: graph-structured nets of ``--cell`` on every ``--every``-th graph of ``DIR/graphs/<generator>
    .parquet``, trained as the pipeline trains them (``stages.structure.train_structured``, populations, embedding =
    source nodes, ``--epochs`` epochs, batch ``--batch``) at each learning rate: mean and standard deviation of test
    accuracy over the graphs (n = graphs), and the time taken.
@@ -18,6 +21,7 @@ trains them score what the foreign-letter rule scores.
 from __future__ import annotations
 
 import argparse
+import random
 import tempfile
 import time
 from pathlib import Path
@@ -26,7 +30,8 @@ import pandas as pd
 import torch
 
 from sparsepipe import stages
-from sparsepipe.data.reber import REBER_ALPHABET
+from sparsepipe.data.reber import REBER_ALPHABET, is_reber
+from sparsepipe.data.sequences import load_sequences, write_sequences
 
 
 def rules(table: pd.DataFrame) -> None:
@@ -49,6 +54,23 @@ def rules(table: pd.DataFrame) -> None:
         print(f"near misses the bigram rule catches: {(~near['string'].map(bigram_valid)).mean():.3f}")
 
 
+def random_near_misses(table: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """``table`` with each near miss replaced by a random string over the Reber alphabet of its length, rejected by
+    the grammar."""
+    rng = random.Random(seed)
+
+    def draw(length: int) -> str:
+        while True:
+            string = "".join(rng.choice(REBER_ALPHABET) for _ in range(length))
+            if not is_reber(string):
+                return string
+
+    table = table.copy()
+    near = table["kind"] == "near_miss"
+    table.loc[near, "string"] = [draw(n) for n in table.loc[near, "length"]]
+    return table
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, required=True, help="a run's results folder (data/, graphs/)")
@@ -58,8 +80,17 @@ def main() -> None:
     parser.add_argument("--lr", type=float, nargs="*", default=[], help="learning rates to train at")
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--random-near-misses", action="store_true",
+                        help="replace the near misses by random strings over the Reber alphabet (see above)")
     args = parser.parse_args()
     data = args.results / "data" / "reber.parquet"
+    scratch = tempfile.TemporaryDirectory()
+    if args.random_near_misses:
+        alphabet = load_sequences(str(data)).alphabet
+        easier = Path(scratch.name) / "reber.parquet"
+        write_sequences(random_near_misses(pd.read_parquet(data)), alphabet, str(easier))
+        data = easier
+        print("near misses replaced by random strings over the Reber alphabet")
     rules(pd.read_parquet(data))
     torch.set_num_threads(1)
     for lr in args.lr:
