@@ -18,7 +18,7 @@ import contextlib
 import copy
 import os
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -190,12 +190,16 @@ def _graph_files(paths: list[str]) -> None:
     from sparsepipe.graphs.files import FORMATS
 
     for path in paths:
-        if Path(path).suffix.lower() not in FORMATS:
-            raise ConfigError(f"graphs.files.paths: {path}: unknown extension {Path(path).suffix!r}; expected one "
-                              f"of {', '.join(FORMATS)}")
-        if not Path(path).is_file():
-            raise ConfigError(f"graphs.files.paths: {path}: file not found (relative paths start in "
-                              f"{Path.cwd()})")
+        _input_file("graphs.files.paths", path, FORMATS)
+
+
+def _input_file(key: str, path: str, formats: Sequence[str]) -> None:
+    """A data file named by config ``key``: a known extension, and there."""
+    if Path(path).suffix.lower() not in formats:
+        raise ConfigError(f"{key}: {path}: unknown extension {Path(path).suffix!r}; expected one of "
+                          f"{', '.join(formats)}")
+    if not Path(path).is_file():
+        raise ConfigError(f"{key}: {path}: file not found (relative paths start in {Path.cwd()})")
 
 
 @cross_check
@@ -209,13 +213,7 @@ def _reber(config: Mapping[str, Any]) -> None:
         from sparsepipe.data.sequences import FORMATS
 
         for split in ("train", "test"):
-            path = Path(files[split])
-            if path.suffix.lower() not in FORMATS:
-                raise ConfigError(f"reber.files.{split}: {path}: unknown extension {path.suffix!r}; expected one of "
-                                  f"{', '.join(FORMATS)}")
-            if not path.is_file():
-                raise ConfigError(f"reber.files.{split}: {path}: file not found (relative paths start in "
-                                  f"{Path.cwd()})")
+            _input_file(f"reber.files.{split}", files[split], FORMATS)
         return
     check_settings(reber["max_length"], reber["embedded"], reber["invalid"], reber.get("min_length"),
                    reber.get("mean_length"), reber.get("alphabet", ALPHABET), reber.get("other_grammar_mean_length"))
@@ -240,8 +238,10 @@ def _predictors(config: Mapping[str, Any]) -> None:
 @cross_check
 def _retrain_schedule(config: Mapping[str, Any]) -> None:
     """A cosine re-training schedule anneals over a known number of epochs: feed-forward mode fixed only."""
+    from sparsepipe.retrain import annealed
+
     retrain = config["ffn"]["prune"]["retrain"]
-    if retrain.get("schedule", "constant") == "cosine" and retrain["mode"] != "fixed":
+    if annealed(retrain) and retrain["mode"] != "fixed":
         raise ConfigError(f"ffn.prune.retrain.schedule: cosine anneals over a fixed number of epochs; "
                           f"ffn.prune.retrain.mode is {retrain['mode']!r} (use fixed, or schedule: constant)")
 

@@ -170,7 +170,7 @@ def train(candidates: Sequence[Candidate], train_split: tuple[torch.Tensor, ...]
             digest = io.settings_digest([keys, [c.seed for c, _ in members], settings, epochs, batch_size,
                                          batch_seed])
             path = f"{checkpoint}.{digest}.partial"
-            _remove_superseded(checkpoint, path, label)
+            remove_checkpoints(checkpoint, keep=path, label=label)
         log.info("%s: population %s of %d members (%s ... %s)", label, name, len(members), keys[0], keys[-1])
         try:
             population = population_of([model for _, model in members]).to(device)
@@ -214,16 +214,12 @@ def rebuild(members: Sequence[tuple[Candidate, nn.Module]]) -> list[tuple[Candid
     return rebuilt
 
 
-def _remove_superseded(prefix: str, keep: str, label: str) -> None:
-    """Populations train one after another, so when one starts, any other checkpoint under ``prefix`` belongs to
-    settings, data or members that no longer exist: removed, with one log line each."""
+def remove_checkpoints(prefix: str, keep: str | None = None, label: str = "") -> None:
+    """Drop every population checkpoint under ``prefix`` but ``keep``: a finished unit's, or, when a population
+    starts (``keep``: its own), those of settings, data or members that no longer exist (populations train one
+    after another), with one log line each."""
     for path in Path(prefix).parent.glob(f"{Path(prefix).name}.*.partial"):
-        if str(path) != str(Path(keep)):
+        if keep is None or path != Path(keep):
             path.unlink(missing_ok=True)
-            log.info("%s: removed %s, a population checkpoint of other settings, data or members", label, path)
-
-
-def remove_checkpoints(prefix: str) -> None:
-    """Drop every population checkpoint under ``prefix`` (a finished unit's, or a changed configuration's)."""
-    for path in Path(prefix).parent.glob(f"{Path(prefix).name}.*.partial"):
-        path.unlink(missing_ok=True)
+            if keep is not None:
+                log.info("%s: removed %s, a population checkpoint of other settings, data or members", label, path)

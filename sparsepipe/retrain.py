@@ -23,7 +23,6 @@ import torch
 
 from sparsepipe.errors import ConfigError
 
-KEYS = ("epochs", "lr", "optimizer_state", "schedule")
 # the recurrent block's keys before the policy was shared: a config that still uses one gets a one-line error
 RENAMED = {f"rnn.prune.retrain_{old}": f"rnn.prune.retrain.{new}"
            for old, new in (("epochs", "epochs"), ("lr", "lr"), ("optimizer", "optimizer_state"),
@@ -52,4 +51,5 @@ def apply_policy(optimizer: torch.optim.Optimizer, base_lr: float, settings: Map
 
 
 def annealed(settings: Mapping[str, Any]) -> bool:
+    """Whether the policy anneals the re-training rate (``schedule: cosine``)."""
     return settings.get("schedule", "constant") == "cosine"

@@ -34,7 +34,7 @@ from sparsepipe.features import network_features
 from sparsepipe.models.ffn import linear_layers
 from sparsepipe.prune.selection import LayerEmptied, remaining
 from sparsepipe.prune.step import prune_step
-from sparsepipe.retrain import apply_policy
+from sparsepipe.retrain import annealed, apply_policy
 from sparsepipe.seeds import derive_seed
 from sparsepipe.train import evaluate, fit, make_optimizer
 
@@ -65,7 +65,7 @@ def retrain(model: nn.Module, optimizer: torch.optim.Optimizer, data: TensorSpli
     train, validation = (data.x_train, data.y_train), (data.x_val, data.y_val)
     if settings["mode"] == "fixed":
         if settings["epochs"]:
-            anneal = settings.get("schedule", "constant") == "cosine"
+            anneal = annealed(settings)
             rates = [group["lr"] for group in optimizer.param_groups]
             fit(model, optimizer, train, settings["epochs"], batch_size, seed, anneal=anneal)
             if anneal:  # every step's re-training anneals from the re-training rate again

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import random
 import string as _string
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
@@ -85,12 +85,14 @@ def random_reber(rng: random.Random, max_length: int, embedded: bool = False) ->
             return f"B{wrap}{inner}{wrap}E"
 
 
-def near_miss(rng: random.Random, max_length: int, embedded: bool = False) -> str:
-    """A valid string with one random edit that the grammar rejects."""
+def near_miss(rng: random.Random, max_length: int, embedded: bool = False,
+              valid: Callable[[], str] | None = None, min_length: int = 0) -> str:
+    """A valid string (``valid()``, default: :func:`random_reber`) with one random edit that the grammar rejects,
+    redrawn until its length lies in ``[min_length, max_length]``."""
     accepts = is_embedded_reber if embedded else is_reber
     while True:
-        candidate = _edit(rng, list(random_reber(rng, max_length, embedded)))
-        if len(candidate) <= max_length and not accepts(candidate):
+        candidate = _edit(rng, list(valid() if valid else random_reber(rng, max_length, embedded)))
+        if min_length <= len(candidate) <= max_length and not accepts(candidate):
             return candidate
 
 
@@ -255,11 +257,7 @@ class _RangedStrings:
         return f"B{wrap}{inner}{wrap}E"
 
     def near_miss(self) -> str:
-        accepts = is_embedded_reber if self.embedded else is_reber
-        while True:
-            candidate = _edit(self.rng, list(self.valid_string()))
-            if self.low <= len(candidate) <= self.high and not accepts(candidate):
-                return candidate
+        return near_miss(self.rng, self.high, self.embedded, self.valid_string, self.low)
 
     def other_grammar(self) -> str:
         sampler, start, end = self.rng.choice(self.foreign)

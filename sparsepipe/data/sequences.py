@@ -109,10 +109,15 @@ class Sequences:
         return len(self.alphabet) + 1
 
 
+def alphabet_of(path: str) -> str:
+    """The alphabet a staged sequence table records (tables written before it was recorded: A-Z)."""
+    return io.table_metadata(path).get(ALPHABET_KEY, ALPHABET)
+
+
 def load_sequences(path: str) -> Sequences:
-    """The staged sequence table of ``path`` as tensors (tables written before the alphabet was recorded: A-Z)."""
+    """The staged sequence table of ``path`` as tensors."""
     table = io.read_table(path, ("split", "string", "label"))
-    alphabet = io.table_metadata(path).get(ALPHABET_KEY, ALPHABET)
+    alphabet = alphabet_of(path)
     train, test = (tensors_of(table, split, path, alphabet) for split in ("train", "test"))
     return Sequences((train.tokens, train.lengths, train.labels), (test.tokens, test.lengths, test.labels),
                      alphabet, io.file_digest(path))

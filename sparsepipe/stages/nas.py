@@ -17,8 +17,7 @@ import pandas as pd
 import torch
 
 from sparsepipe import io, launch, nas, populations
-from sparsepipe.data.reber import ALPHABET
-from sparsepipe.data.sequences import ALPHABET_KEY, load_sequences
+from sparsepipe.data.sequences import alphabet_of, load_sequences
 from sparsepipe.data.vision import dataset_digest, load_vision
 from sparsepipe.models.batching import bucketed_batches
 from sparsepipe.models.structured import StructuredRNN
@@ -49,7 +48,7 @@ def _nas_data(task: str, data: str, samples: int, seed: int
 @functools.lru_cache(maxsize=4)
 def _vocabulary(data: str) -> int:
     """Rows of the token embedding of a sequence table (every symbol of its alphabet and padding)."""
-    return len(io.table_metadata(data).get(ALPHABET_KEY, ALPHABET)) + 1
+    return len(alphabet_of(data)) + 1
 
 def _candidate(task: str, genome: str, spec: Mapping[str, Any], train: tuple[torch.Tensor, ...], data: str
                ) -> torch.nn.Module:

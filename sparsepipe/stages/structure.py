@@ -138,23 +138,17 @@ def structure_runs(shards: Sequence[str], features_path: str, out: str) -> None:
 
 def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     """This stage's ``sparsepipe`` subcommands (``add``: :func:`sparsepipe.cli.add_unit` on the subparsers)."""
-    p = add("train-structured", train_structured,
-            "train one shard of graph-structured recurrent nets", runtime=True)
-    p.add_argument("--cell", required=True)
-    p.add_argument("--generator", required=True)
-    p.add_argument("--shard", type=int, required=True)
-    p.add_argument("--graphs", required=True, dest="graphs_table")
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True)
-
-    p = add("train-structured-ffn", train_structured_ffn,
-            "train one shard of graph-structured feed-forward nets", runtime=True)
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--generator", required=True)
-    p.add_argument("--shard", type=int, required=True)
-    p.add_argument("--graphs", required=True, dest="graphs_table")
-    p.add_argument("--root", required=True, help="folder of the torchvision datasets")
-    p.add_argument("--out", required=True)
+    shards = (("train-structured", train_structured, "recurrent", "--cell", "--data", "the sequence table"),
+              ("train-structured-ffn", train_structured_ffn, "feed-forward", "--dataset", "--root",
+               "folder of the torchvision datasets"))
+    for name, fn, kind, family, data, data_help in shards:  # one shard of a family: same arguments but its data
+        p = add(name, fn, f"train one shard of graph-structured {kind} nets", runtime=True)
+        p.add_argument(family, required=True)
+        p.add_argument("--generator", required=True)
+        p.add_argument("--shard", type=int, required=True)
+        p.add_argument("--graphs", required=True, dest="graphs_table")
+        p.add_argument(data, required=True, help=data_help)
+        p.add_argument("--out", required=True)
 
     p = add("structure-runs", structure_runs, "join structured runs with graph features",
             settings=False)
