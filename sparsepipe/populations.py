@@ -24,6 +24,7 @@ from torch import nn
 
 from sparsepipe import io
 from sparsepipe.errors import ConfigError, SparsepipeError
+from sparsepipe.models import fused
 from sparsepipe.models.population import (
     FeedForwardPopulation,
     RecurrentPopulation,
@@ -64,7 +65,8 @@ class Outcome:
 def settings_of(value: Any) -> Mapping[str, Any]:
     """``populations`` config block with its defaults filled in."""
     value = dict(value or {})
-    return {"size": value.get("size", "auto"), "memory_gb": float(value.get("memory_gb", 2.0))}
+    return {"size": value.get("size", "auto"), "memory_gb": float(value.get("memory_gb", 2.0)),
+            "kernels": value.get("kernels", "auto")}
 
 
 def _shape(model: nn.Module) -> tuple[int, int]:
@@ -156,6 +158,7 @@ def train(candidates: Sequence[Candidate], train_split: tuple[torch.Tensor, ...]
     (digest of its members, ``settings`` and the training arguments) and removes it when done.
     """
     spec = settings_of(populations)
+    fused.use(spec["kernels"])
     built, failed = build(candidates)
     if failed:
         yield failed

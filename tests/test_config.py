@@ -48,6 +48,7 @@ def _broken(path, value):
         (["structure", "train", "embedding"], "source", r"structure/train/embedding: 'sources' was expected"),
         (["rnn", "train", "embedding"], "sources", r"rnn/train/embedding: 'sources' is not of type 'integer'"),
         (["structure", "replicates"], 0, r"structure/replicates: 0 is less than the minimum of 1"),
+        (["populations", "kernels"], "fast", r"populations/kernels: 'fast' is not one of \['auto', 'plain'\]"),
         (["predict", "target"], "median", r"predict/target: 'median' is not one of \['single', 'replicate_mean'"),
         (["predict", "single_splits"], {"count": 5, "test_fraction": 1.0, "regressors": [], "feature_sets": []},
          r"predict/single_splits/test_fraction: 1.0 is greater than or equal to the maximum of 1"),

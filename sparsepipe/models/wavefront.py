@@ -37,6 +37,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from sparsepipe.models import fused
 from sparsepipe.models.masks import effective_weight
 from sparsepipe.models.rnn import GATES, WEIGHTS, check_cell
 
@@ -322,16 +323,17 @@ class _WavefrontFunction(torch.autograd.Function):
                                bp.view(b.paths, b.packed_rows, 1), *views[k * per : k * per + 2],
                                views[k * per + 2 : (k + 1) * per])
                   for k, (b, wp, bp) in enumerate(zip(plan.buckets, weight_parts, bias_parts, strict=True))]
+        kernels = fused.library() if fused.fits(cell, embedded) else None
         for s in range(steps):
             for st in states:
                 lo, hi = st.bucket.active(s, length)
                 if lo < hi:
-                    _cell_forward(cell, s, st, lo, hi, windows[s], outputs_t[s], n)
+                    _cell_forward(cell, s, st, lo, hi, windows[s], outputs_t[s], n, kernels)
         result = out[window:, : plan.outputs].clone()  # the block is reused: the caller gets its own copy
         if not backward:
             plan.workspace.give(block)
             return result
-        ctx.plan, ctx.length, ctx.block, ctx.states = plan, length, block, states
+        ctx.plan, ctx.length, ctx.block, ctx.states, ctx.kernels = plan, length, block, states, kernels
         return result
 
     @staticmethod
@@ -361,7 +363,7 @@ class _WavefrontFunction(torch.autograd.Function):
             for g in grads:
                 lo, hi = g.st.bucket.active(s, length)
                 if lo < hi:
-                    _cell_backward(cell, s, g, lo, hi, d_windows[s], d_rows[s], steps, n)
+                    _cell_backward(cell, s, g, lo, hi, d_windows[s], d_rows[s], steps, n, ctx.kernels)
         d_embedded = None
         if ctx.needs_input_grad[1]:
             d_embedded = d_out[window : window + min(length, steps), plan.outputs : plan.hidden_row]
@@ -377,13 +379,17 @@ class _WavefrontFunction(torch.autograd.Function):
 
 
 def _cell_forward(cell: str, s: int, st: _BucketState, lo: int, hi: int, window_rows: torch.Tensor,
-                  outputs: torch.Tensor, n: int) -> None:
-    """Wavefront step ``s`` of one bucket's active paths ``lo:hi``: gather, one ``bmm``, the cell's gate math,
-    add onto the layers."""
-    first, second, third, fourth, rz = (x[s][lo:hi] for x in st.blocks)
+                  outputs: torch.Tensor, n: int, kernels=None) -> None:
+    """Wavefront step ``s`` of one bucket's active paths ``lo:hi``: gather, one ``bmm``, the cell's gate math
+    (one fused pass where ``kernels``, :mod:`sparsepipe.models.fused`), add onto the layers."""
     xh = st.xh_t[s][lo:hi]
     torch.index_select(window_rows, 0, st.gather[lo:hi].reshape(-1), out=xh.view(-1, n))
     a, h = torch.baddbmm(st.bias[lo:hi], st.weights[lo:hi], xh, out=st.acts_t[s][lo:hi]), st.h_t[s][lo:hi]
+    if kernels is not None:
+        _fused_forward(kernels, cell, s, st, lo, hi, a, h, n)
+        outputs.index_add_(0, st.route_out[lo:hi].reshape(-1), h.reshape(-1, n))
+        return
+    first, second, third, fourth, rz = (x[s][lo:hi] for x in st.blocks)
     if cell == "gru":  # rows: r, z, candidate's input part, candidate's hidden part
         rz.sigmoid_()
         new_gate = tanh_(third.addcmul_(first, fourth))
@@ -419,16 +425,30 @@ class _BucketGradient:
 
 
 def _cell_backward(cell: str, s: int, g: _BucketGradient, lo: int, hi: int, d_window_rows: torch.Tensor,
-                   d_step_rows: torch.Tensor, steps: int, n: int) -> None:
+                   d_step_rows: torch.Tensor, steps: int, n: int, kernels=None) -> None:
     """Back-propagation through wavefront step ``s`` of one bucket's active paths ``lo:hi``; everything that
     read step s's rows ran later, so their gradient is complete."""
     st = g.st
-    first, second, third, fourth, _ = (x[s][lo:hi] for x in st.blocks)
-    d_first, d_second, d_third, d_fourth = (x[s][lo:hi] for x in g.d_blocks)
     d_h = (g.d_hidden[s + 1] if s + 1 < steps else g.d_last)[lo:hi]
     d_h.view(-1, n).add_(d_step_rows.index_select(0, st.route[lo:hi].reshape(-1)))
-    g.d_hidden[s][lo:hi].zero_()  # the previous state's gradient: only this step of these paths adds to it
     a, d_a, h = st.acts_t[s][lo:hi], g.d_acts_t[s][lo:hi], st.h_t[s][lo:hi]
+    if kernels is not None:
+        _fused_backward(kernels, cell, s, g, lo, hi, a, d_a, d_h, n)
+    else:
+        _gates_backward(cell, s, g, lo, hi, a, d_a, d_h, h)
+    g.d_weights_t[lo:hi].baddbmm_(st.xh_t[s][lo:hi], d_a.transpose(1, 2))
+    g.d_bias[lo:hi].add_(d_a.sum(2))
+    # back onto the rows the step gathered from: its inputs, and the previous hidden state
+    d_window_rows.index_add_(0, st.gather[lo:hi].reshape(-1), torch.bmm(g.weights_t[lo:hi], d_a).view(-1, n))
+
+
+def _gates_backward(cell: str, s: int, g: _BucketGradient, lo: int, hi: int, a: torch.Tensor, d_a: torch.Tensor,
+                    d_h: torch.Tensor, h: torch.Tensor) -> None:
+    """The plain path: gradients of step ``s``'s gate pre-activations (``d_a``) and of the previous state."""
+    st = g.st
+    first, second, third, fourth, _ = (x[s][lo:hi] for x in st.blocks)
+    d_first, d_second, d_third, d_fourth = (x[s][lo:hi] for x in g.d_blocks)
+    g.d_hidden[s][lo:hi].zero_()  # the previous state's gradient: only this step of these paths adds to it
     if cell == "gru":
         r, z, new_gate = first, second, third
         t = d_h * (1 - z)
@@ -452,7 +472,31 @@ def _cell_backward(cell: str, s: int, g: _BucketGradient, lo: int, hi: int, d_wi
         torch.addcmul(d_h, d_h * h, h, value=-1, out=d_a)
     else:
         torch.mul(d_h, h > 0, out=d_a)
-    g.d_weights_t[lo:hi].baddbmm_(st.xh_t[s][lo:hi], d_a.transpose(1, 2))
-    g.d_bias[lo:hi].add_(d_a.sum(2))
-    # back onto the rows the step gathered from: its inputs, and the previous hidden state
-    d_window_rows.index_add_(0, st.gather[lo:hi].reshape(-1), torch.bmm(g.weights_t[lo:hi], d_a).view(-1, n))
+
+
+def _fused_forward(kernels, cell: str, s: int, st: _BucketState, lo: int, hi: int, a: torch.Tensor,
+                   h: torch.Tensor, n: int) -> None:
+    """The gate math of :func:`_cell_forward` in one pass, storing what :func:`_fused_backward` reads."""
+    paths, w = hi - lo, st.bucket.units
+    if cell == "gru":
+        kernels.gru_forward(paths, w, n, *fused.address(a, n), *fused.address(st.h_prev[s][lo:hi], n),
+                            *fused.address(h, n))
+    else:
+        kernels.lstm_forward(paths, w, n, *fused.address(a, n), *fused.address(st.g_t[s][lo:hi], n),
+                             *fused.address(st.c_t[s][lo:hi], n), *fused.address(st.c_t[s + 1][lo:hi], n),
+                             *fused.address(st.tanh_t[s][lo:hi], n), *fused.address(h, n))
+
+
+def _fused_backward(kernels, cell: str, s: int, g: _BucketGradient, lo: int, hi: int, a: torch.Tensor,
+                    d_a: torch.Tensor, d_h: torch.Tensor, n: int) -> None:
+    """:func:`_gates_backward` in one pass."""
+    st, paths, w = g.st, hi - lo, g.st.bucket.units
+    if cell == "gru":
+        kernels.gru_backward(paths, w, n, *fused.address(a, n), *fused.address(st.h_prev[s][lo:hi], n),
+                             *fused.address(d_h, n), *fused.address(d_a, n), *fused.address(g.d_hidden[s][lo:hi], n),
+                             int(s > 0))
+    else:
+        g.d_hidden[s][lo:hi].zero_()  # an LSTM's previous state gets its gradient through the weights only
+        kernels.lstm_backward(paths, w, n, *fused.address(a, n), *fused.address(st.g_t[s][lo:hi], n),
+                              *fused.address(st.c_t[s][lo:hi], n), *fused.address(st.tanh_t[s][lo:hi], n),
+                              *fused.address(d_h, n), *fused.address(g.d_c[lo:hi], n), *fused.address(d_a, n))

@@ -1,0 +1,82 @@
+"""Fused gate kernels against the plain torch ops: `python bench/fused_kernels.py [--cells gru lstm] [--members 25]`.
+
+One process, one thread, one population of paper-drawn graphs (bench/population_speed.py's draw) on strings drawn
+like the paper's (configs/paper-rnn.yaml's reber settings). Both sides train the same population on the same
+batches (length-bucketed, 128 strings) with the same loss and fused Adam; the kernel mode is switched between rounds
+(``sparsepipe.models.fused.use``), so both sides see the same process, memory and machine load. Prints seconds per
+training batch, best of ``--rounds``, and the speed-up. The compile (once per machine, cached) is not timed here:
+it is printed apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # time this checkout, whatever is installed
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from population_speed import BATCH, models  # noqa: E402
+
+from sparsepipe.data.reber import generate_reber, tensors_of  # noqa: E402
+from sparsepipe.models import fused  # noqa: E402
+from sparsepipe.models.batching import bucketed_batches  # noqa: E402
+from sparsepipe.models.population import population_loss  # noqa: E402
+from sparsepipe.populations import population_of  # noqa: E402
+
+ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cells", nargs="+", default=["gru", "lstm"])
+    parser.add_argument("--members", type=int, default=25)
+    parser.add_argument("--batches", type=int, default=8, help="batches per round")
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    fused.use("auto")
+    if fused.library() is None:
+        sys.exit("fused kernels unavailable here (see the warning above): nothing to compare")
+    print(f"kernels ready in {time.perf_counter() - start:.2f} s (compiled, or loaded from the cache)")
+    strings = generate_reber(4 * BATCH * args.batches, 10, 49, seed=0, min_length=11, mean_length=23.6,
+                             invalid={"near_miss": 0.44, "other_grammar": 0.56}, alphabet=ALPHABET,
+                             other_grammar_mean_length=14.9)
+    split = tensors_of(strings, "train", "reber", alphabet=ALPHABET)
+    batches = list(bucketed_batches((split.tokens, split.lengths, split.labels), BATCH,
+                                    torch.Generator().manual_seed(0)))[: args.batches]
+    print(f"{args.members} paper-drawn graphs as one population, {len(batches)} batches of {BATCH} paper-like "
+          f"strings (mean length {float(torch.cat([b[1] for b in batches]).float().mean()):.1f}), 1 thread")
+    for cell in args.cells:
+        population = population_of(models(cell, list(range(args.members)), 0))
+        optimizer = torch.optim.Adam(population.parameters(), lr=0.001, fused=True)
+
+        def round_seconds(population=population, optimizer=optimizer) -> float:
+            begin = time.perf_counter()
+            for tokens, lengths, labels in batches:
+                optimizer.zero_grad(set_to_none=True)
+                loss = population_loss(population(tokens, lengths), labels)
+                loss.backward()
+                optimizer.step()
+                loss.item()
+            return (time.perf_counter() - begin) / len(batches)
+
+        round_seconds()  # warm-up: workspaces, allocator
+        times: dict[str, list[float]] = {"plain": [], "auto": []}
+        for _ in range(args.rounds):
+            for mode in times:
+                fused.use(mode)
+                times[mode].append(round_seconds())
+        plain, quick = min(times["plain"]), min(times["auto"])
+        print(f"{cell:5s} plain {plain:.3f} s/batch, fused {quick:.3f} s/batch (best of {args.rounds}): "
+              f"{plain / quick:.2f}x", flush=True)
+    fused.use("auto")
+
+
+if __name__ == "__main__":
+    main()
