@@ -20,15 +20,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # time this checkout, whatever is installed
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from population_size import paper_like_batches, seconds  # noqa: E402
 from population_speed import BATCH, models  # noqa: E402
 
-from sparsepipe.data.reber import generate_reber, tensors_of  # noqa: E402
 from sparsepipe.models import fused  # noqa: E402
-from sparsepipe.models.batching import bucketed_batches  # noqa: E402
-from sparsepipe.models.population import population_loss  # noqa: E402
 from sparsepipe.populations import population_of  # noqa: E402
-
-ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def main() -> None:
@@ -44,12 +40,7 @@ def main() -> None:
     if fused.library() is None:
         sys.exit("fused kernels unavailable here (see the warning above): nothing to compare")
     print(f"kernels ready in {time.perf_counter() - start:.2f} s (compiled, or loaded from the cache)")
-    strings = generate_reber(4 * BATCH * args.batches, 10, 49, seed=0, min_length=11, mean_length=23.6,
-                             invalid={"near_miss": 0.44, "other_grammar": 0.56}, alphabet=ALPHABET,
-                             other_grammar_mean_length=14.9)
-    split = tensors_of(strings, "train", "reber", alphabet=ALPHABET)
-    batches = list(bucketed_batches((split.tokens, split.lengths, split.labels), BATCH,
-                                    torch.Generator().manual_seed(0)))[: args.batches]
+    batches = paper_like_batches(args.batches, seed=0)
     print(f"{args.members} paper-drawn graphs as one population, {len(batches)} batches of {BATCH} paper-like "
           f"strings (mean length {float(torch.cat([b[1] for b in batches]).float().mean()):.1f}), 1 thread")
     for cell in args.cells:
@@ -57,14 +48,7 @@ def main() -> None:
         optimizer = torch.optim.Adam(population.parameters(), lr=0.001, fused=True)
 
         def round_seconds(population=population, optimizer=optimizer) -> float:
-            begin = time.perf_counter()
-            for tokens, lengths, labels in batches:
-                optimizer.zero_grad(set_to_none=True)
-                loss = population_loss(population(tokens, lengths), labels)
-                loss.backward()
-                optimizer.step()
-                loss.item()
-            return (time.perf_counter() - begin) / len(batches)
+            return seconds(population, batches, optimizer) / len(batches)
 
         round_seconds()  # warm-up: workspaces, allocator
         times: dict[str, list[float]] = {"plain": [], "auto": []}

@@ -105,7 +105,7 @@ def main() -> None:
         alone_rate = len(sample) * args.batches / per_epoch / alone
         everyone = models(cell, list(range(args.graphs)), args.seed)
         pairs = [(Candidate(f"{i:04d}", i, None), m) for i, m in enumerate(everyone)]
-        groups = group(pairs, BATCH, int(split.lengths.max()), "auto", args.memory_gb)
+        groups = group(pairs, BATCH, int(split.lengths.max()), "auto", args.memory_gb, device)
         together = 0.0
         for members in groups:
             together += train_batches(population_of([m for _, m in members]), data, args.batches, args.seed,

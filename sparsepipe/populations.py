@@ -41,6 +41,10 @@ from sparsepipe.train import Batcher, Evaluation, batches, fit
 log = logging.getLogger(__name__)
 
 GIB = 1024**3
+# ``size: auto`` on the CPU: at most this many members. bench/population_size.py (200 paper-drawn GRUs on paper-like
+# strings, one thread, fused kernels): 51 / 34 / 27 / 33 / 31 ms per member-batch at K <= 12 / 25 / 50 / 100 / 200;
+# past ~50 members a step's tensors spill the caches. On a GPU, auto fills the memory budget.
+CPU_SIZE_CAP = 64
 
 
 @dataclass(frozen=True)
@@ -83,12 +87,20 @@ def memory_bytes(models: Sequence[nn.Module], batch: int, length: int) -> int:
     return feed_forward_bytes(models, batch)
 
 
+def size_limit(size: int | str, device: torch.device | None) -> float:
+    """Most members per population: ``size`` itself, or for ``auto`` the CPU cap (:data:`CPU_SIZE_CAP`) on the
+    CPU and no limit but the memory budget elsewhere."""
+    if size != "auto":
+        return int(size)
+    return CPU_SIZE_CAP if device is None or device.type == "cpu" else math.inf
+
+
 def group(built: Sequence[tuple[Candidate, nn.Module]], batch: int, length: int, size: int | str,
-          memory_gb: float) -> list[list[tuple[Candidate, nn.Module]]]:
+          memory_gb: float, device: torch.device | None = None) -> list[list[tuple[Candidate, nn.Module]]]:
     """Populations: members sorted by (depth, width, key), cut greedily where the next member would break the
-    memory budget or the size limit (``size``: an integer, or ``auto`` for the budget alone)."""
+    memory budget or the size limit (:func:`size_limit`)."""
     budget = memory_gb * GIB
-    limit = math.inf if size == "auto" else int(size)
+    limit = size_limit(size, device)
     ordered = sorted(built, key=lambda pair: (*_shape(pair[1]), pair[0].key))
     groups: list[list[tuple[Candidate, nn.Module]]] = []
     current: list[tuple[Candidate, nn.Module]] = []
@@ -163,7 +175,14 @@ def train(candidates: Sequence[Candidate], train_split: tuple[torch.Tensor, ...]
     if failed:
         yield failed
     length = int(train_split[1].max()) if len(train_split) == 3 and train_split[0].dim() == 2 else 0
-    groups = group(built, batch_size, length, spec["size"], spec["memory_gb"]) if built else []
+    groups = group(built, batch_size, length, spec["size"], spec["memory_gb"], device) if built else []
+    if groups:
+        limit = size_limit(spec["size"], device)
+        why = (f"size {spec['size']}" if spec["size"] != "auto" else
+               f"auto: at most {CPU_SIZE_CAP} on the CPU, the fastest per member (bench/population_size.py)"
+               if limit < math.inf else "auto: as many as the memory budget allows")
+        log.info("%s: %d members in %d population(s) of %s (%s; memory budget %g GiB)", label, len(built),
+                 len(groups), ", ".join(str(len(g)) for g in groups), why, spec["memory_gb"])
 
     def run(members: list[tuple[Candidate, nn.Module]], name: str) -> Iterator[list[Outcome]]:
         start = time.perf_counter()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import networkx as nx
@@ -166,6 +167,28 @@ def test_populations_fit_the_memory_budget_and_a_net_over_it_is_named():
     tight = (each[biggest] + each[second]) / 2 / populations.GIB
     with pytest.raises(ConfigError, match=rf"populations.memory_gb: g{biggest} alone needs .* over the budget of "):
         populations.group(members, 128, 20, "auto", tight)
+
+
+def test_auto_caps_populations_on_the_cpu_and_fills_the_budget_elsewhere(caplog):
+    """``size: auto`` on the CPU stops at the measured fastest size; on a GPU only the budget limits it."""
+    members = []
+    for k in range(populations.CPU_SIZE_CAP + 6):
+        torch.manual_seed(k)
+        members.append((populations.Candidate(f"g{k:03d}", k, None), StructuredRNN(GRAPHS[3], "gru", VOCABULARY, 3)))
+    cpu = populations.group(members, 8, 10, "auto", 100.0, torch.device("cpu"))
+    assert [len(g) for g in cpu] == [populations.CPU_SIZE_CAP, 6]
+    assert [len(g) for g in populations.group(members, 8, 10, "auto", 100.0, torch.device("cuda"))] == [len(members)]
+    assert [len(g) for g in populations.group(members, 8, 10, 30, 100.0, torch.device("cpu"))] == [30, 30, 10]
+    # and the log says what it chose and why
+    split = _strings(16)
+    candidates = [populations.Candidate(f"g{k:03d}", k, lambda: StructuredRNN(GRAPHS[3], "gru", VOCABULARY, 3))
+                  for k in range(3)]
+    with caplog.at_level(logging.INFO, logger="sparsepipe.populations"):
+        list(populations.train(candidates, split, split, make_optimizer=lambda p: torch.optim.Adam(p), epochs=1,
+                               batch_size=8, batch_seed=0, populations={"size": "auto", "memory_gb": 1},
+                               device=torch.device("cpu")))
+    assert any("3 members in 1 population(s) of 3 (auto: at most 64 on the CPU" in r.getMessage()
+               for r in caplog.records)
 
 
 def test_the_memory_estimate_covers_what_a_batch_takes():

@@ -62,7 +62,7 @@ void gru_forward(long P, long w, long N, float *A, long a_p, const float *Hp, lo
         }
 }
 
-ROW gru_backward_row(long N, C r, C z, C c, C hh, C hp, C dh, R dr, R dz, R dc, R dhh, R dprev, int first) {
+ROW gru_backward_row(long N, C r, C z, C c, C hh, C hp, C dh, R dr, R dz, R dc, R dhh, R dprev, int previous) {
     for (long n = 0; n < N; n++) {
         float t = dh[n] * (1.0f - z[n]);
         float dnew = t - t * c[n] * c[n];
@@ -70,21 +70,21 @@ ROW gru_backward_row(long N, C r, C z, C c, C hh, C hp, C dh, R dr, R dz, R dc, 
         dhh[n] = dnew * r[n];
         dr[n] = dnew * hh[n] * (r[n] * (1.0f - r[n]));
         dz[n] = dh[n] * (hp[n] - c[n]) * (z[n] * (1.0f - z[n]));
-        dprev[n] = first ? dh[n] * z[n] : 0.0f;
+        dprev[n] = previous ? dh[n] * z[n] : 0.0f;
     }
 }
 
 /* Gradients of the four pre-activation blocks (D, like A) from the state's gradient dH; dPrev (the previous
-   state's gradient) is set to dH * z where first > 0, else zero. */
+   state's gradient) is set to dH * z where the step has a previous one (previous != 0), else zero. */
 void gru_backward(long P, long w, long N, const float *A, long a_p, const float *Hp, long hp_p, const float *dH,
-                  long dh_p, float *D, long d_p, float *dPrev, long dp_p, int first) {
+                  long dh_p, float *D, long d_p, float *dPrev, long dp_p, int previous) {
     for (long p = 0; p < P; p++)
         for (long u = 0; u < w; u++) {
             const float *r = A + p * a_p + u * N;
             float *d = D + p * d_p + u * N;
             gru_backward_row(N, r, r + w * N, r + 2 * w * N, r + 3 * w * N, Hp + p * hp_p + u * N,
                              dH + p * dh_p + u * N, d, d + w * N, d + 2 * w * N, d + 3 * w * N,
-                             dPrev + p * dp_p + u * N, first);
+                             dPrev + p * dp_p + u * N, previous);
         }
 }
 
