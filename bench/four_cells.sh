@@ -1,22 +1,32 @@
 #!/usr/bin/env bash
-# The four-cell structure study on the paper's task, one cell at a time (so an interrupted run leaves whole cells),
-# then the predictors over the cells that finished. Usage: bash bench/four_cells.sh [OVERLAY [CELL ...]]
-#   default overlay configs/paper-rnn-four-cells-laptop.yaml; default cells rnn_tanh rnn_relu gru lstm.
-# Prints each cell's wall time; Snakemake's benchmark files (<results_dir>/benchmarks/train_structured/) hold each
-# job's time and peak memory.
+# The structure study on the paper's task for the named cells: every cell's shards in one Snakemake call (so a core
+# freed by one shard starts the next), the first named cell's shards first, then the predictors and their tables.
+# Usage: bash bench/four_cells.sh [OVERLAY [CELL ...]]
+#   default overlay configs/paper-rnn-four-cells-laptop.yaml; default cells: the overlay's structure.cells.
+#   DRY_RUN=1 prints the jobs instead of running them.
+# Prints the wall time of the training; Snakemake's benchmark files (<results_dir>/benchmarks/train_structured/) hold
+# each job's time, CPU time and peak memory.
 set -euo pipefail
 overlay=${1:-configs/paper-rnn-four-cells-laptop.yaml}
 shift || true
+mapfile -t settings < <(python -c "
+import sys
+from sparsepipe.config import load_config
+config = load_config('configs/paper-rnn.yaml', sys.argv[1])
+print(config['results_dir']); print(' '.join(config['structure']['cells'])); print(config['structure']['shards'])
+print(' '.join(sorted(config['graphs'])))
+" "$overlay")
+results=${settings[0]} shards=${settings[2]}
+read -r -a generators <<< "${settings[3]}"
 cells=("$@")
-[ ${#cells[@]} -gt 0 ] || cells=(rnn_tanh rnn_relu gru lstm)
-results=$(python -c "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['results_dir'])" "$overlay")
-run() { snakemake --cores all --configfile configs/paper-rnn.yaml "$overlay" "$@"; }
-finished=()
-for cell in "${cells[@]}"; do
-  start=$(date +%s)
-  run -- "$results"/structure/shards/rnn_"$cell"/{barabasi_albert,watts_strogatz}-0.parquet
-  finished+=("\"$cell\"")
-  echo "four_cells: $cell trained in $(( $(date +%s) - start )) s" >&2
-done
-list=$(IFS=,; echo "${finished[*]}")
-run --config "structure={\"cells\": [$list]}" -- "$results/predict/scores.parquet"
+[ ${#cells[@]} -gt 0 ] || read -r -a cells <<< "${settings[1]}"
+shards_of() { for g in "${generators[@]}"; do for ((s = 0; s < shards; s++)); do
+  echo "$results/structure/shards/rnn_$1/$g-$s.parquet"; done; done; }
+targets=(); for cell in "${cells[@]}"; do mapfile -t -O ${#targets[@]} targets < <(shards_of "$cell"); done
+mapfile -t first < <(shards_of "${cells[0]}")
+run() { snakemake --cores all ${DRY_RUN:+--dry-run --quiet} --configfile configs/paper-rnn.yaml "$overlay" "$@"; }
+start=$(date +%s)
+run --prioritize "${first[@]}" -- "${targets[@]}"
+echo "four_cells: ${cells[*]} trained in $(( $(date +%s) - start )) s" >&2
+list=$(printf '"%s",' "${cells[@]}")
+run --config "structure={\"cells\": [${list%,}]}" -- "$results/predict/scores.parquet"
