@@ -176,9 +176,13 @@ def test_auto_caps_populations_on_the_cpu_and_fills_the_budget_elsewhere(caplog)
         torch.manual_seed(k)
         members.append((populations.Candidate(f"g{k:03d}", k, None), StructuredRNN(GRAPHS[3], "gru", VOCABULARY, 3)))
     cpu = populations.group(members, 8, 10, "auto", 100.0, torch.device("cpu"))
-    assert [len(g) for g in cpu] == [populations.CPU_SIZE_CAP, 6]
+    assert [len(g) for g in cpu] == [35, 35]  # two populations, as the cap needs, of equal size
     assert [len(g) for g in populations.group(members, 8, 10, "auto", 100.0, torch.device("cuda"))] == [len(members)]
-    assert [len(g) for g in populations.group(members, 8, 10, 30, 100.0, torch.device("cpu"))] == [30, 30, 10]
+    assert [len(g) for g in populations.group(members, 8, 10, 30, 100.0, torch.device("cpu"))] == [23, 24, 23]
+    # a budget that fits 3 members: 4 members are cut 2 + 2, not 3 + 1
+    few = members[:4]
+    three = populations.memory_bytes([m for _, m in few[:3]], 8, 10) / populations.GIB
+    assert [len(g) for g in populations.group(few, 8, 10, "auto", three)] == [2, 2]
     # and the log says what it chose and why
     split = _strings(16)
     candidates = [populations.Candidate(f"g{k:03d}", k, lambda: StructuredRNN(GRAPHS[3], "gru", VOCABULARY, 3))
