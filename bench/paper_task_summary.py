@@ -19,12 +19,9 @@ import argparse
 from pathlib import Path
 
 import pandas as pd
+from structure_summary import fmt
 
 REGRESSORS = ["bayesian_ridge", "random_forest", "gradient_boosting", "mean"]
-
-
-def fmt(value: float, digits: int = 2) -> str:
-    return "–" if pd.isna(value) else f"{value:.{digits}f}"
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ changed configuration never does.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import time
@@ -129,7 +130,7 @@ def _balanced(groups: list[list[tuple[Candidate, nn.Module]]], ordered: list[tup
     if count < 2:
         return groups
     bounds = [round(k * len(ordered) / count) for k in range(count + 1)]
-    equal = [ordered[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
+    equal = [ordered[a:b] for a, b in itertools.pairwise(bounds)]
     fits = all(len(g) <= limit and memory_bytes([m for _, m in g], batch, length) <= budget for g in equal)
     return equal if fits else groups
 

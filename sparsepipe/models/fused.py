@@ -209,10 +209,12 @@ def library() -> ctypes.CDLL | None:
     return _state["library"]  # type: ignore[return-value]
 
 
-def fits(cell: str, tensor: torch.Tensor) -> bool:
-    """Whether the fused kernels serve this wavefront: GRU or LSTM on float32 CPU tensors, kernels compiled."""
-    return (cell in ("gru", "lstm") and tensor.device.type == "cpu" and tensor.dtype == torch.float32
-            and library() is not None)
+def kernels_for(cell: str, tensor: torch.Tensor) -> ctypes.CDLL | None:
+    """The kernels for a wavefront of ``cell`` on ``tensor``'s device and type: GRU or LSTM on float32 CPU
+    tensors, where they compiled; else None (the plain path)."""
+    if cell in ("gru", "lstm") and tensor.device.type == "cpu" and tensor.dtype == torch.float32:
+        return library()
+    return None
 
 
 def address(x: torch.Tensor, n: int) -> tuple[int, int]:

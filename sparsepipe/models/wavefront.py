@@ -323,7 +323,7 @@ class _WavefrontFunction(torch.autograd.Function):
                                bp.view(b.paths, b.packed_rows, 1), *views[k * per : k * per + 2],
                                views[k * per + 2 : (k + 1) * per])
                   for k, (b, wp, bp) in enumerate(zip(plan.buckets, weight_parts, bias_parts, strict=True))]
-        kernels = fused.library() if fused.fits(cell, embedded) else None
+        kernels = fused.kernels_for(cell, embedded)
         for s in range(steps):
             for st in states:
                 lo, hi = st.bucket.active(s, length)
@@ -387,8 +387,13 @@ def _cell_forward(cell: str, s: int, st: _BucketState, lo: int, hi: int, window_
     a, h = torch.baddbmm(st.bias[lo:hi], st.weights[lo:hi], xh, out=st.acts_t[s][lo:hi]), st.h_t[s][lo:hi]
     if kernels is not None:
         _fused_forward(kernels, cell, s, st, lo, hi, a, h, n)
-        outputs.index_add_(0, st.route_out[lo:hi].reshape(-1), h.reshape(-1, n))
-        return
+    else:
+        _gates_forward(cell, s, st, lo, hi, a, h)
+    outputs.index_add_(0, st.route_out[lo:hi].reshape(-1), h.reshape(-1, n))
+
+
+def _gates_forward(cell: str, s: int, st: _BucketState, lo: int, hi: int, a: torch.Tensor, h: torch.Tensor) -> None:
+    """The plain path: step ``s``'s gate math on the pre-activations ``a``, the new state into ``h``."""
     first, second, third, fourth, rz = (x[s][lo:hi] for x in st.blocks)
     if cell == "gru":  # rows: r, z, candidate's input part, candidate's hidden part
         rz.sigmoid_()
@@ -404,7 +409,6 @@ def _cell_forward(cell: str, s: int, st: _BucketState, lo: int, hi: int, window_
         h.copy_(tanh_(a))
     else:
         h.copy_(a.relu_())
-    outputs.index_add_(0, st.route_out[lo:hi].reshape(-1), h.reshape(-1, n))
 
 
 class _BucketGradient:
