@@ -203,6 +203,18 @@ def _input_file(key: str, path: str, formats: Sequence[str]) -> None:
 
 
 @cross_check
+def _structure_reuse(config: Mapping[str, Any]) -> None:
+    """``structure.reuse``: every path is there (files are Parquet run tables; folders are searched for them)."""
+    for path in config["structure"].get("reuse") or []:
+        if Path(path).is_dir():
+            continue
+        if not Path(path).is_file():
+            raise ConfigError(f"structure.reuse: {path}: no such file or folder (relative paths start in {Path.cwd()})")
+        if Path(path).suffix.lower() != ".parquet":
+            raise ConfigError(f"structure.reuse: {path}: expected a Parquet run table (.parquet) or a folder of them")
+
+
+@cross_check
 def _reber(config: Mapping[str, Any]) -> None:
     """The Reber strings can be generated: max_length fits the (embedded) grammar; some invalid kind has weight."""
     from sparsepipe.data.reber import ALPHABET, check_settings

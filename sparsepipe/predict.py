@@ -63,7 +63,7 @@ REGRESSORS: dict[str, Callable[[int], object]] = {
 FEATURE_SETS = ("all", "nodes_edges", "without_nodes_edges", "variances", "weights_only")
 TARGETS = ("single", "replicate_mean")  # predict.target: one of these, or "both"
 KEY_COLUMNS = ("graph_id", "generator", "seed", "params", "family", "test_acc", "test_loss", "epochs", "seconds",
-               "replicate", "model_seed", "n_replicates", "population", "error")  # not structure: never features
+               "replicate", "model_seed", "n_replicates", "population", "error", "model_key", "reused")  # not structure: never features
 PRUNED_PREFIX = "pruned_"
 INTERVAL = (2.5, 97.5)  # percentiles of the intervals (over repeats, over bootstrap resamples)
 SPLIT_PERCENTILES = {"p05": 5, "median": 50, "p95": 95}

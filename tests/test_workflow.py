@@ -159,6 +159,30 @@ def test_a_unit_rerun_alone_gives_the_same_numbers(workdir):
     pd.testing.assert_series_equal(structured["test_acc"], again["test_acc"])
 
 
+def test_reused_run_tables_rerun_the_shards_which_take_every_model_from_them(workdir):
+    """structure.reuse through Snakemake: the tables are the shards' inputs (named, edited: the shards rerun) and
+    every model of an unchanged study comes from them, with the same numbers."""
+    before = pd.read_parquet(workdir / "results/structure/runs.parquet")
+    archive = workdir / "archive"
+    for shard in (workdir / "results/structure/shards").rglob("*.parquet"):
+        (archive / shard.parent.name).mkdir(parents=True, exist_ok=True)
+        (archive / shard.parent.name / shard.name).write_bytes(shard.read_bytes())
+    config = tiny_config()
+    config["structure"]["reuse"] = ["archive"]
+    write_config(workdir, config)
+    try:
+        assert {"train_structured", "train_structured_ffn", "structure_runs"} <= scheduled(workdir)
+        snakemake(workdir)
+        after = pd.read_parquet(workdir / "results/structure/runs.parquet")
+        assert after["reused"].all()
+        pd.testing.assert_series_equal(before["test_acc"], after["test_acc"])
+        assert scheduled(workdir) == set()
+        log = (workdir / "results/logs/structure/gru-barabasi_albert-0.log").read_text()
+        assert "5 of 5 models taken from structure.reuse" in log
+    finally:
+        write_config(workdir, tiny_config())
+
+
 def test_sequence_files_drive_the_recurrent_stages_and_an_edited_file_reruns_only_its_dependents(workdir):
     """Last in this module: it leaves the chain on the files (reber.files) rather than on generated strings."""
     from sparsepipe.data.reber import generate_reber

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 import torch
 
 from sparsepipe import io, populations
@@ -31,14 +32,55 @@ log = logging.getLogger(__name__)
 
 RUN_COLUMNS = ["graph_id", "generator", "family", "test_acc", "test_loss", "epochs", "seconds"]
 
-# structure shards add: which seed of the graph (0..replicates-1), how many models trained together, and why a
-# model failed (empty when it trained)
-EXTRA_RUN_COLUMNS = ["replicate", "population", "error"]
+# structure shards add: which seed of the graph (0..replicates-1), how many models trained together, why a
+# model failed (empty when it trained), the model's identity (model_key) and whether its row came from an earlier
+# run (structure.reuse) instead of training here
+EXTRA_RUN_COLUMNS = ["replicate", "population", "error", "model_key", "reused"]
+# settings that change how models are batched into jobs and populations, not what a model computes (a model's seed
+# and batch order do not depend on who trains beside it; the fused kernels differ from the plain ops by rounding)
+UNKEYED_SETTINGS = ("shards", "replicates", "populations")
+
+
+def model_key(settings: Mapping[str, Any], family: str, row: Mapping[str, Any], replicate: int, device: str) -> str:
+    """A model's identity: what decides its numbers (training settings and seed, the training data's digest, its
+    graph's content, which replicate, the device type), not how it was batched (:data:`UNKEYED_SETTINGS`).
+    Two runs whose rows share a key trained the same model; ``structure.reuse`` takes rows by it."""
+    return io.settings_digest({"settings": {k: v for k, v in settings.items() if k not in UNKEYED_SETTINGS},
+                               "family": family, "graph": _graph_identity(row), "replicate": replicate,
+                               "device": device})
+
+
+def _graph_identity(row: Mapping[str, Any]) -> list[Any]:
+    return [row["graph_id"], int(row["nodes"]), [int(v) for v in row["src"]], [int(v) for v in row["dst"]]]
+
+
+def reuse_tables(paths: Sequence[str]) -> list[Path]:
+    """The run tables ``structure.reuse`` names: files as given, folders as every Parquet file under them that has
+    a ``model_key`` column (sorted, so the first table holding a key is always the same one)."""
+    tables: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            tables += [p for p in sorted(path.rglob("*.parquet")) if "model_key" in pq.read_schema(p).names]
+        else:
+            tables.append(path)
+    return tables
+
+
+def load_reuse(tables: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Rows of earlier run tables by ``model_key``: only models that trained (no error, an accuracy); the first
+    table holding a key wins."""
+    rows: dict[str, dict[str, Any]] = {}
+    for path in tables:
+        table = io.read_table(path, ["model_key", "test_acc", "test_loss", "seconds", "population", "error"])
+        for row in table.to_dict("records"):
+            if not row["error"] and pd.notna(row["test_acc"]):
+                rows.setdefault(row["model_key"], row)
+    return rows
 
 def _train_shard(graphs_table: str, shard: int, settings: Mapping[str, Any], generator: str, family: str, out: str,
                  build: Callable[[dict[str, Any]], torch.nn.Module], train_split: tuple[torch.Tensor, ...],
                  test_split: tuple[torch.Tensor, ...], make_optimizer: Callable[[Any], torch.optim.Optimizer],
-                 device: torch.device, batcher: Batcher = batches) -> None:
+                 device: torch.device, batcher: Batcher = batches, reuse: Sequence[str] = ()) -> None:
     """Train this shard's graph-structured models (every ``shards``-th graph, ``replicates`` seeds each) as
     populations (:mod:`sparsepipe.populations`); one row per model.
 
@@ -48,19 +90,36 @@ def _train_shard(graphs_table: str, shard: int, settings: Mapping[str, Any], gen
     so a rerun continues where a killed job stopped; the ``.partial`` records a digest of the settings (which carry
     ``data``, the content digest of the training data) and of this shard's graphs, so a rerun after a change of
     either starts fresh (population checkpoints digest the same settings). A graph that
-    cannot be built gets a row with its error and NaN accuracy; the others still train.
+    cannot be built gets a row with its error and NaN accuracy; the others still train. A model whose
+    :func:`model_key` a row of the ``reuse`` tables holds takes that row (``reused``) instead of training.
     """
     table = io.read_table(graphs_table, GRAPH_COLUMNS)
     partial = Path(f"{out}.partial")
     mine = table.iloc[shard :: settings["shards"]]
     digest = io.settings_digest({"settings": settings, "generator": generator, "family": family, "shard": shard,
-                                 "graphs": [[r["graph_id"], int(r["nodes"]), [int(v) for v in r["src"]],
-                                             [int(v) for v in r["dst"]]] for r in mine.to_dict("records")]})
+                                 "graphs": [_graph_identity(r) for r in mine.to_dict("records")]})
     saved = io.load_partial(partial, digest, f"{family} {generator} shard {shard}")
     rows = saved.to_dict("records") if saved is not None else []
     done = {(row["graph_id"], row["replicate"]) for row in rows}
     spec = settings["train"]
     graphs = mine.to_dict("records")
+    keys = {(row["graph_id"], replicate): model_key(settings, family, row, replicate, device.type)
+            for row in graphs for replicate in range(settings.get("replicates", 1))}
+    earlier = load_reuse(reuse)
+    reused = 0
+    for row in graphs:
+        for replicate in range(settings.get("replicates", 1)):
+            found = earlier.get(keys[row["graph_id"], replicate])
+            if found is not None and (row["graph_id"], replicate) not in done:
+                rows.append({"graph_id": row["graph_id"], "generator": generator, "family": family,
+                             "replicate": replicate, "test_acc": found["test_acc"], "test_loss": found["test_loss"],
+                             "epochs": spec["epochs"], "seconds": found["seconds"], "population": found["population"],
+                             "error": "", "model_key": keys[row["graph_id"], replicate], "reused": True})
+                done.add((row["graph_id"], replicate))
+                reused += 1
+    if reuse:
+        log.info("%s %s shard %d: %d of %d models taken from structure.reuse (%d earlier rows)", family, generator,
+                 shard, reused, len(keys), len(earlier))
     for replicate in range(settings.get("replicates", 1)):
         key = (settings["seed"], "structure", family)
         candidates = [
@@ -80,9 +139,13 @@ def _train_shard(graphs_table: str, shard: int, settings: Mapping[str, Any], gen
                 graph_id = outcome.key.rpartition("#")[0]
                 rows.append({"graph_id": graph_id, "generator": generator, "family": family, "replicate": replicate,
                              "test_acc": outcome.accuracy, "test_loss": outcome.loss, "epochs": spec["epochs"],
-                             "seconds": outcome.seconds, "population": outcome.population, "error": outcome.error})
+                             "seconds": outcome.seconds, "population": outcome.population, "error": outcome.error,
+                             "model_key": keys[graph_id, replicate], "reused": False})
                 log.info("%s %s replicate %d: test accuracy %.4f", family, graph_id, replicate, outcome.accuracy)
             io.save_partial(pd.DataFrame(rows, columns=RUN_COLUMNS + EXTRA_RUN_COLUMNS), partial, digest)
+    # in graph order, then replicate: the table does not depend on which models trained here or came from reuse
+    position = {graph_id: k for k, graph_id in enumerate(mine["graph_id"])}
+    rows.sort(key=lambda row: (position[row["graph_id"]], row["replicate"]))
     io.write_table(pd.DataFrame(rows, columns=RUN_COLUMNS + EXTRA_RUN_COLUMNS), out)
     partial.unlink(missing_ok=True)
     populations.remove_checkpoints(f"{out}.population")
@@ -93,7 +156,7 @@ def embedding_width(setting: int | str, layered: Any) -> int:
     return len(layered.sources) if setting == "sources" else int(setting)
 
 def train_structured(cell: str, generator: str, shard: int, settings: Mapping[str, Any], graphs_table: str,
-                     data: str, out: str, device: str = "auto", threads: int = 1) -> None:
+                     data: str, out: str, device: str = "auto", threads: int = 1, reuse: Sequence[str] = ()) -> None:
     """One shard of graph-structured recurrent nets on the Reber strings (family ``rnn_<cell>``)."""
     set_threads(threads)
     sequences = load_sequences(data)
@@ -106,10 +169,11 @@ def train_structured(cell: str, generator: str, shard: int, settings: Mapping[st
     _train_shard(graphs_table, shard, {**settings, "data": sequences.digest}, generator, f"rnn_{cell}", out, build,
                  sequences.train, sequences.test,
                  lambda parameters: adam(parameters, spec["lr"]), resolve_device(device),
-                 bucketed_batches)
+                 bucketed_batches, reuse)
 
 def train_structured_ffn(dataset: str, generator: str, shard: int, settings: Mapping[str, Any], graphs_table: str,
-                         root: str, out: str, device: str = "auto", threads: int = 1) -> None:
+                         root: str, out: str, device: str = "auto", threads: int = 1,
+                         reuse: Sequence[str] = ()) -> None:
     """One shard of graph-structured feed-forward nets on ``dataset`` (family ``ffn_<dataset>``)."""
     set_threads(threads)
     spec = settings["train"]
@@ -123,7 +187,7 @@ def train_structured_ffn(dataset: str, generator: str, shard: int, settings: Map
                  f"ffn_{dataset}", out, build,
                  (data.x_train, data.y_train), (data.x_test, data.y_test),
                  lambda parameters: make_optimizer(spec["optimizer"], parameters, spec["lr"], spec["momentum"]),
-                 resolve_device(device))
+                 resolve_device(device), reuse=reuse)
 
 def structure_runs(shards: Sequence[str], features_path: str, out: str) -> None:
     """All structured runs joined with their graph's features (the contract's runs table)."""
@@ -149,6 +213,7 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
         p.add_argument("--graphs", required=True, dest="graphs_table")
         p.add_argument(data, required=True, help=data_help)
         p.add_argument("--out", required=True)
+        p.add_argument("--reuse", nargs="*", default=[], help="run tables of earlier runs (structure.reuse)")
 
     p = add("structure-runs", structure_runs, "join structured runs with graph features",
             settings=False)

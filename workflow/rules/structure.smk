@@ -1,10 +1,20 @@
 # Graph-structured networks (recurrent on Reber, feed-forward on images), one per graph, trained in shards.
 
+from sparsepipe.stages.structure import reuse_tables
+
+
+def reuse_inputs(wildcards):
+    """structure.reuse's run tables: inputs, so that editing or adding one reruns the shards (which then take
+    their models' rows from them), and not params, so that naming them retrains nothing."""
+    return [str(path) for path in reuse_tables(config["structure"].get("reuse") or [])]
+
+
 
 rule train_structured:
     input:
         graphs=rules.graphs.output,
         data=rules.reber_data.output,
+        reuse=reuse_inputs,
     output:
         f"{R}/structure/shards/rnn_{{cell}}/{{generator}}-{{shard}}.parquet",
     params:
@@ -26,13 +36,14 @@ rule train_structured:
         "{SP} train-structured --mem-mb {resources.mem_mb} --runtime-min {resources.runtime} --gpus {resources.gpu}"
         " {RUNTIME} --threads {threads} --cell {wildcards.cell} --generator {wildcards.generator}"
         " --shard {wildcards.shard} --params {params.settings:q} --graphs {input.graphs} --data {input.data}"
-        " --out {output} 2> {log}"
+        " --out {output} --reuse {input.reuse:q} 2> {log}"
 
 
 rule train_structured_ffn:
     input:
         graphs=rules.graphs.output,
         data=rules.stage_vision.output,
+        reuse=reuse_inputs,
     output:
         f"{R}/structure/shards/ffn_{{dataset}}/{{generator}}-{{shard}}.parquet",
     params:
@@ -54,7 +65,7 @@ rule train_structured_ffn:
         "{SP} train-structured-ffn --mem-mb {resources.mem_mb} --runtime-min {resources.runtime} --gpus {resources.gpu}"
         " {RUNTIME} --threads {threads} --dataset {wildcards.dataset}"
         " --generator {wildcards.generator} --shard {wildcards.shard} --params {params.settings:q}"
-        " --graphs {input.graphs} --root {VISION} --out {output} 2> {log}"
+        " --graphs {input.graphs} --root {VISION} --out {output} --reuse {input.reuse:q} 2> {log}"
 
 
 rule structure_runs:
