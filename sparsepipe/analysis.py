@@ -209,22 +209,34 @@ def comparison_verdict(row: pd.Series | dict, claim: Claim | None = None) -> str
     return verdict_text(float(row["ci_low"]), float(row["ci_high"]), int(row["n_dense_nets"]), claim)
 
 
-def structure_verdict(r2_mean: float, paper_r2: float, split_max: float = float("nan"),
-                      ceiling: float = float("nan")) -> str:
-    """The structure claim (R² of structure-only predictors) against the paper's figure: ``reached`` when the mean
-    R² over grouped k-fold repeats reaches it, else whether some single random split does; and the noise ceiling
-    when it lies below the paper's figure (no structure-only predictor can be expected to reach it then)."""
-    if r2_mean >= paper_r2:
-        text = "reached"
-    elif split_max == split_max and split_max >= paper_r2:
-        text = "below on average; some single 90/10 splits reach it"
+def structure_verdict(r2_low: float, r2_high: float, paper_r2: float, n_groups: int,
+                      ceiling_low: float = float("nan"), ceiling_high: float = float("nan")) -> str:
+    """The structure claim (R² of structure-only predictors reaches the paper's figure) from the 95% interval of
+    R² over graphs (:func:`sparsepipe.predict.r2_interval`), never from the mean: ``shown`` when the interval lies
+    above the paper's figure, ``contradicted`` when below, ``not shown`` when it straddles it, with n; and the noise
+    ceiling when its interval lies wholly below the paper's figure (no structure-only predictor can be expected to
+    reach it then). No single split decides anything: one 90/10 split is one of many noisy draws."""
+    if n_groups < MIN_UNITS or r2_low != r2_low or r2_high != r2_high:
+        text = f"not shown: no interval over graphs (n = {n_groups})"
     else:
-        text = "below the paper's"
-    if ceiling == ceiling and ceiling < paper_r2:
-        text += f" (the noise ceiling, {ceiling:.2f}, is below {paper_r2})"
+        word = SHOWN if r2_low >= paper_r2 else CONTRADICTED if r2_high < paper_r2 else NOT_SHOWN
+        where = {SHOWN: "lies above", CONTRADICTED: "lies below", NOT_SHOWN: "straddles"}[word]
+        text = f"{word}: the 95% interval over {n_groups} graphs, [{r2_low:.2f}, {r2_high:.2f}], {where} {paper_r2}"
+    if ceiling_high == ceiling_high and ceiling_high < paper_r2:
+        text += (f" (the noise ceiling's interval, [{ceiling_low:.2f}, {ceiling_high:.2f}], lies below {paper_r2}: "
+                 f"no structure-only predictor can be expected to reach it here)")
     return text
 
 
-def search_verdict(fitness: float, test: Sequence[float]) -> str:
-    """How far the search's own maximum (``fitness``) lies above its winner's fresh-seed test accuracies."""
-    return f"the search's maximum overstates the winner by {100 * (fitness - float(np.mean(test))):+.2f} points"
+def search_verdict(fitness: float, val: Sequence[float]) -> str:
+    """Whether the search's own maximum (``fitness``, the winner's validation accuracy in the search: the largest of
+    many single-seed draws) overstates the winner: the 95% t-interval over fresh seeds of ``fitness`` minus each
+    fresh seed's validation accuracy (same split, so the gap is selection, not the split)."""
+    gap = paired_difference([fitness] * len(val), val)
+    word = verdict(gap["ci_low"], gap["ci_high"], gap["n"], unit="fresh seeds")
+    if word == too_few("fresh seeds"):
+        return f"{word}: {gap['n']}, and an interval needs at least {MIN_UNITS}"
+    says = {SHOWN: "the search's maximum overstates its winner", CONTRADICTED: "the search's maximum understates its "
+            "winner", NOT_SHOWN: "the search's maximum is not distinguishable from its winner"}[word]
+    return (f"{says}: {_points(gap['mean_difference'])} points on the validation split, 95% interval over "
+            f"{gap['n']} fresh seeds [{_points(gap['ci_low'])}, {_points(gap['ci_high'])}]")

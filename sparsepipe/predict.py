@@ -12,6 +12,13 @@ Validation that cannot leak:
   deviation and the 2.5th-97.5th percentile range (``r2_low``, ``r2_high``). R² averaged over folds of a few
   models each is biased low (each fold's R² is measured against that fold's own mean); it is kept as
   ``r2_fold_mean`` for comparison.
+- ``r2_ci_low``, ``r2_ci_high``: a 95% bootstrap interval of ``r2_mean`` over groups (graphs, dense nets),
+  :func:`r2_interval`. The range over repeats says how much the fold assignment moves R²; this interval says how
+  much another draw of graphs would, which is what a verdict about R² needs (the report's and the docs' verdicts
+  use it).
+- ``ceiling_gap`` (``_low``, ``_high``): R² minus the noise ceiling with its 95% interval, both bootstrapped on the
+  same draws of graphs (:func:`ceiling_gap`), so "the predictors explain what the graph explains" or "they fall
+  short" is read off one interval.
 - The spread of R² over many single random splits by group (``predict.single_splits``; the paper's protocol is
   one 90/10 split): ``r2_split_p05``, ``r2_split_median``, ``r2_split_p95`` (and min, max), so a reader sees how
   lucky one split can be.
@@ -63,7 +70,8 @@ REGRESSORS: dict[str, Callable[[int], object]] = {
 FEATURE_SETS = ("all", "nodes_edges", "without_nodes_edges", "variances", "weights_only")
 TARGETS = ("single", "replicate_mean")  # predict.target: one of these, or "both"
 KEY_COLUMNS = ("graph_id", "generator", "seed", "params", "family", "test_acc", "test_loss", "epochs", "seconds",
-               "replicate", "model_seed", "n_replicates", "population", "error", "model_key", "reused")  # not structure: never features
+               "replicate", "model_seed", "n_replicates", "population", "error", "model_key",
+               "reused")  # not structure: never features
 PRUNED_PREFIX = "pruned_"
 INTERVAL = (2.5, 97.5)  # percentiles of the intervals (over repeats, over bootstrap resamples)
 SPLIT_PERCENTILES = {"p05": 5, "median": 50, "p95": 95}
@@ -236,6 +244,62 @@ def _components(sums: np.ndarray, squares: np.ndarray, sizes: np.ndarray, copies
     return between, np.maximum(within, 0.0)
 
 
+def graph_draws(groups: int, bootstraps: int = BOOTSTRAPS, seed: int = 0) -> np.ndarray:
+    """Bootstrap resamples of ``groups`` groups as counts (how often each enters), one row per resample after a
+    first row of ones (the data itself). The noise ceiling and the R² intervals use the same draws for the same
+    seed, so their difference can be bootstrapped pairwise (:func:`ceiling_gap`)."""
+    rng = np.random.default_rng(seed)
+    return np.vstack([np.ones(groups), rng.multinomial(groups, np.full(groups, 1 / groups), size=bootstraps)])
+
+
+def _ceiling_draws(y: np.ndarray, codes: np.ndarray, replicates: float | str | None, copies: np.ndarray
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """σ²_b, σ²_w and the ceiling for each row of ``copies`` (``codes``: each training's graph, 0..G-1)."""
+    sizes = np.bincount(codes).astype(float)
+    sums = np.bincount(codes, weights=y)
+    squares = np.bincount(codes, weights=y**2)
+    if replicates == "data":
+        inverse = float(np.mean(1.0 / sizes))
+    else:
+        inverse = 1.0 if replicates is None else 1.0 / float(replicates)
+    between, within = _components(sums, squares, sizes, copies)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return between, within, between / (between + within * inverse)
+
+
+def _weighted_r2(y: np.ndarray, pooled: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """R² of each repeat's predictions (``pooled``: repeats x rows) under each row of ``weights`` (draws x rows:
+    how often each row enters), averaged over repeats: one value per draw."""
+    total = weights.sum(axis=1)
+    mean = (weights @ y) / total
+    spread = (weights * (y[None, :] - mean[:, None]) ** 2).sum(axis=1)
+    residual = np.stack([(weights * (p - y)[None, :] ** 2).sum(axis=1) for p in pooled])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r2 = np.where(spread > 0, 1 - residual / spread, np.nan)
+    with np.errstate(all="ignore"):
+        return np.nanmean(r2, axis=0) if np.isfinite(r2).any() else np.full(len(weights), np.nan)
+
+
+def ceiling_gap(y: np.ndarray, pooled: np.ndarray, row_graphs: Sequence[Any], values: Sequence[float],
+                graphs: Sequence[Any], replicates: float | str | None = None, bootstraps: int = BOOTSTRAPS,
+                seed: int = 0) -> tuple[float, float, float]:
+    """R² minus the noise ceiling, with its 95% interval from the same bootstrap draws of graphs for both (paired):
+    whether the predictors fall short of what the graph itself explains is a claim about this difference, which
+    two separate intervals cannot settle. ``y``, ``pooled``, ``row_graphs``: the scored rows (their targets, the
+    repeats' out-of-fold predictions, their graphs); ``values``, ``graphs``: every training (for the ceiling)."""
+    names, codes = np.unique(np.asarray(graphs), return_inverse=True)
+    if len(names) < 2 or np.bincount(codes).max() < 2:
+        return np.nan, np.nan, np.nan
+    copies = graph_draws(len(names), bootstraps, seed)
+    _, _, ceiling = _ceiling_draws(np.asarray(values, dtype=float), codes, replicates, copies)
+    rows = np.searchsorted(names, np.asarray(row_graphs))
+    gap = _weighted_r2(np.asarray(y, dtype=float), pooled, copies[:, rows]) - ceiling
+    if np.isnan(gap[0]):
+        return np.nan, np.nan, np.nan
+    low, high = np.nanpercentile(gap[1:], INTERVAL)
+    return float(gap[0]), float(low), float(high)
+
+
 def noise_ceiling(values: Sequence[float], graphs: Sequence[Any], replicates: float | str | None = None,
                   bootstraps: int = BOOTSTRAPS, seed: int = 0) -> dict[str, Any]:
     """The best R² a structure-only predictor can expect, from repeated trainings of the same graphs.
@@ -251,24 +315,13 @@ def noise_ceiling(values: Sequence[float], graphs: Sequence[Any], replicates: fl
     y = np.asarray(values, dtype=float)
     _, codes = np.unique(np.asarray(graphs), return_inverse=True)
     sizes = np.bincount(codes).astype(float)
-    sums = np.bincount(codes, weights=y)
-    squares = np.bincount(codes, weights=y**2)
     result: dict[str, Any] = {"n_graphs": len(sizes), "n_models": len(y), "replicates_mean": float(sizes.mean()),
                               "between_var": np.nan, "within_var": np.nan, "noise_ceiling": np.nan,
                               "noise_ceiling_low": np.nan, "noise_ceiling_high": np.nan, "note": ""}
     if len(sizes) < 2 or sizes.max() < 2:
         result["note"] = "no replicates (one training per graph): noise ceiling not estimable"
         return result
-    if replicates == "data":
-        inverse = float(np.mean(1.0 / sizes))
-    else:
-        inverse = 1.0 if replicates is None else 1.0 / float(replicates)
-    copies = np.vstack([np.ones(len(sizes)),
-                        np.random.default_rng(seed).multinomial(len(sizes), np.full(len(sizes), 1 / len(sizes)),
-                                                                size=bootstraps)])
-    between, within = _components(sums, squares, sizes, copies)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ceiling = between / (between + within * inverse)
+    between, within, ceiling = _ceiling_draws(y, codes, replicates, graph_draws(len(sizes), bootstraps, seed))
     result |= {"between_var": between[0], "within_var": within[0], "noise_ceiling": ceiling[0]}
     if np.isnan(ceiling[0]):
         result["note"] = "accuracy constant over every training: noise ceiling undefined"
@@ -293,18 +346,34 @@ def _scores(true: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
 
 
 def _summary(per_repeat: pd.DataFrame) -> dict[str, float]:
-    """Scores over repeats: mean, standard deviation (0 with one repeat) and the 95% range of R²."""
+    """Scores over repeats: mean, standard deviation and the 95% range of R² (NaN with one repeat: one value has
+    no spread, and a zero would read as certainty)."""
     r2 = per_repeat["r2"].to_numpy(dtype=float)
     defined = r2[~np.isnan(r2)]
-    low, high = np.percentile(defined, INTERVAL) if len(defined) else (np.nan, np.nan)
+    low, high = np.percentile(defined, INTERVAL) if len(defined) > 1 else (np.nan, np.nan)
 
     def std(column: str) -> float:
         values = per_repeat[column].dropna()
-        return float(values.std(ddof=1)) if len(values) > 1 else 0.0 if len(values) else np.nan
+        return float(values.std(ddof=1)) if len(values) > 1 else np.nan
 
     return {"r2_mean": np.nanmean(r2) if len(defined) else np.nan, "r2_std": std("r2"), "r2_low": low,
             "r2_high": high, "spearman_mean": per_repeat["spearman"].mean(),
             "kendall_mean": per_repeat["kendall"].mean(), "mae_mean": per_repeat["mae"].mean(), "mae_std": std("mae")}
+
+
+def r2_interval(y: np.ndarray, pooled: np.ndarray, groups: np.ndarray, seed: int,
+                bootstraps: int = BOOTSTRAPS) -> tuple[float, float]:
+    """95% bootstrap interval over groups of the mean over repeats of the pooled out-of-fold R² (``pooled``:
+    repeats x rows): whole groups are resampled with replacement, so every replicate of a graph moves together; the
+    fitted models are held fixed (the interval is about which graphs were drawn, not about refitting)."""
+    _, codes = np.unique(np.asarray(groups), return_inverse=True)
+    if codes.max(initial=0) < 1:
+        return np.nan, np.nan
+    draws = _weighted_r2(np.asarray(y, dtype=float), pooled, graph_draws(codes.max() + 1, bootstraps, seed)[1:, codes])
+    if np.isnan(draws).all():
+        return np.nan, np.nan
+    low, high = np.nanpercentile(draws, INTERVAL)
+    return float(low), float(high)
 
 
 def _split_spread(x: np.ndarray, y: np.ndarray, groups: np.ndarray, name: str, count: int, test_fraction: float,
@@ -409,11 +478,15 @@ def cross_validate(runs: pd.DataFrame, family: str, regressors: Sequence[str], f
                         "family": family, "target": target, "regressor": name, "feature_set": feature_set,
                         "repeat": repeat, "fold": fold_of[repeat], "graph_id": ids, "group": data_groups, "true": y,
                         "predicted": pooled[repeat]}))
+                ci_low, ci_high = r2_interval(y, pooled, data_groups, seed)
+                gap = ceiling_gap(y, pooled, ids, family_runs[accuracy], family_runs["graph_id"],
+                                  "data" if target == "replicate_mean" else None, seed=seed)
                 row = {"family": family, "target": target, "regressor": name, "feature_set": feature_set,
-                       "features": len(columns), **_summary(per_repeat),
+                       "features": len(columns), **_summary(per_repeat), "r2_ci_low": ci_low, "r2_ci_high": ci_high,
                        "r2_fold_mean": float(np.nanmean(fold_r2)) if not np.isnan(fold_r2).all() else np.nan,
                        "noise_ceiling": ceiling["noise_ceiling"], "noise_ceiling_low": ceiling["noise_ceiling_low"],
-                       "noise_ceiling_high": ceiling["noise_ceiling_high"],
+                       "noise_ceiling_high": ceiling["noise_ceiling_high"], "ceiling_gap": gap[0],
+                       "ceiling_gap_low": gap[1], "ceiling_gap_high": gap[2],
                        "n_models": len(data), "n_groups": len(np.unique(data_groups)),
                        "groups": group_kind(data, family, folds, group_level), "n_folds": folds,
                        "n_repeats": repeats, "note": "; ".join(notes)}

@@ -177,10 +177,16 @@ def _one_target(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["target"] == ("single" if "single" in targets else targets[0])]
 
 
+def _whisker_columns(values: pd.DataFrame) -> tuple[str, str]:
+    """The columns of R²'s whiskers: the bootstrap interval over graphs where the table has one."""
+    return ("r2_ci_low", "r2_ci_high") if "r2_ci_low" in values else ("r2_low", "r2_high")
+
+
 def predictors_figure(scores: pd.DataFrame, out: str) -> None:
-    """R² (mean over repeats of the pooled out-of-fold R², bars the 95% range over repeats) per regressor and
-    feature set, one panel per family (two panels a row), single-seed targets; the noise ceiling where replicates
-    give one."""
+    """R² (mean over repeats of the pooled out-of-fold R²; whiskers its 95% bootstrap interval over graphs, or,
+    for tables written before that interval existed, the range over repeats) per regressor and feature set, one
+    panel per family (two panels a row), single-seed targets; the noise ceiling with its interval where replicates
+    give one; each panel says its n (models, groups) and k-fold x repeats."""
     scores = _one_target(scores)
     families = sorted(scores["family"].unique())
     cols = min(2, len(families))
@@ -194,8 +200,7 @@ def predictors_figure(scores: pd.DataFrame, out: str) -> None:
         for i, feature_set in enumerate(sets):
             values = part[part["feature_set"] == feature_set].set_index("regressor").reindex(regressors)
             mean = values["r2_mean"].clip(lower=-1)
-            low_edge = values["r2_low"] if "r2_low" in values else values["r2_mean"] - values["r2_std"]
-            high_edge = values["r2_high"] if "r2_high" in values else values["r2_mean"] + values["r2_std"]
+            low_edge, high_edge = (values[c] if c in values else values["r2_mean"] for c in _whisker_columns(values))
             # error bars drawn within the plotted range: an R² of -20 says "useless", not how useless
             low = (mean - low_edge.clip(lower=-1)).clip(lower=0)
             high = (high_edge.clip(upper=1) - mean).clip(lower=0)
@@ -205,15 +210,26 @@ def predictors_figure(scores: pd.DataFrame, out: str) -> None:
         ax.axhline(0, color="black", lw=0.8)
         ax.axhline(0.81, color="grey", lw=1, ls=":")
         ceiling = part["noise_ceiling"].dropna() if "noise_ceiling" in part else pd.Series(dtype=float)
+        title = family
         if len(ceiling):
+            first = part.loc[ceiling.index[0]]
             ax.axhline(ceiling.iloc[0], color="firebrick", lw=1, ls="--")
-        ax.set(ylabel="R² (cross-validated)", title=family + (f" (noise ceiling {ceiling.iloc[0]:.2f})"
-                                                               if len(ceiling) else ""), ylim=(-1.05, 1.0))
+            if first.get("noise_ceiling_low", np.nan) == first.get("noise_ceiling_low", np.nan):
+                ax.axhspan(first["noise_ceiling_low"], first["noise_ceiling_high"], color="firebrick", alpha=0.08)
+            title += (f" (noise ceiling {ceiling.iloc[0]:.2f} "
+                      f"{_interval(first.get('noise_ceiling_low', np.nan), first.get('noise_ceiling_high', np.nan))}"
+                      ")").replace(" )", ")")
+        row = part.iloc[0]
+        title += (f"\nn = {int(row['n_models'])} models, {int(row.get('n_groups', row['n_models']))} "
+                  f"{row.get('groups', 'groups')}; {int(row.get('n_folds', 0))}-fold x {int(row.get('n_repeats', 1))}")
+        ax.set(ylabel="R² (cross-validated)", ylim=(-1.05, 1.0))
+        ax.set_title(title, fontsize=9)
     for ax in list(axes.flat)[len(families):]:
         ax.axis("off")
     handles, labels = axes.flat[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, title="feature set "
-               "(dotted: the paper's best R², 0.81; dashed: noise ceiling; bars clipped at -1)", title_fontsize=8)
+               "(dotted: the paper's R², 0.81, one 90/10 split; dashed and band: noise ceiling and its 95% interval; "
+               "whiskers: 95% bootstrap interval over graphs; bars clipped at -1)", title_fontsize=8)
     fig.tight_layout(rect=(0, 0, 1, 0.93 if rows > 1 else 0.85))
     _save(fig, out)
 
@@ -281,7 +297,8 @@ def search_figure(searches: Sequence[pd.DataFrame], winners: Sequence[pd.DataFra
 
 def search_rows(winners: Sequence[pd.DataFrame]) -> list[dict]:
     """The search's result as the report states it: its best structure re-trained with fresh seeds and tested (mean
-    ± std over those seeds), beside the search's own fitness of it (a maximum of single-seed draws)."""
+    ± std over those seeds, n), beside the search's own fitness of it (a maximum of single-seed draws), and whether
+    that maximum overstates the winner (:func:`search_verdict`: an interval over the fresh seeds)."""
     rows = []
     for winner in winners:
         test, val, fitness = winner["test_acc"], winner["val_acc"], float(winner["search_fitness"].iloc[0])
@@ -292,7 +309,7 @@ def search_rows(winners: Sequence[pd.DataFrame]) -> list[dict]:
             "paper": "—", "dataset": str(winner["task"].iloc[0]), "runs": n,
             "sparsepipe": f"test {_percent_spread(test)} over {n} fresh seeds (validation {_percent_spread(val)}; "
                           f"the search's fitness of it {100 * fitness:.2f}%)",
-            "verdict": search_verdict(fitness, test),
+            "verdict": search_verdict(fitness, val),
         })
     return rows
 
@@ -373,9 +390,12 @@ def structure_rows(scores: pd.DataFrame, family: str = "rnn_gru", regressor: str
     for _, s in part.iterrows():
         target = s.get("target", "single")
         what = "single-seed targets" if target == "single" else "targets averaged over replicates"
-        text = (f"R² {s['r2_mean']:.2f} {_interval(s.get('r2_low', np.nan), s.get('r2_high', np.nan))} (pooled "
+        ci = s.get("r2_ci_low", np.nan), s.get("r2_ci_high", np.nan)
+        n_groups = int(s.get("n_groups", s["n_models"]))
+        text = (f"R² {s['r2_mean']:.2f} {_interval(*ci)} (95% bootstrap interval over {n_groups} graphs; pooled "
                 f"out-of-fold, {int(s.get('n_folds', 0))}-fold × {int(s.get('n_repeats', 1))}, grouped by graph; "
-                f"95% range over repeats)").replace("  ", " ")
+                f"range over repeats {_interval(s.get('r2_low', np.nan), s.get('r2_high', np.nan)) or 'none'})"
+                ).replace("  ", " ")
         splits = int(s.get("n_splits", 0) or 0)
         if splits:
             text += (f"; single 90/10 splits: median {s['r2_split_median']:.2f}, 5–95% {s['r2_split_p05']:.2f} to "
@@ -386,7 +406,8 @@ def structure_rows(scores: pd.DataFrame, family: str = "rnn_gru", regressor: str
                      f"{_interval(s.get('noise_ceiling_low', np.nan), s.get('noise_ceiling_high', np.nan))}").rstrip()
         else:
             text += "; noise ceiling not estimated (no replicates: set structure.replicates >= 2)"
-        verdict = structure_verdict(s["r2_mean"], PAPER_R2, s["r2_split_max"] if splits else np.nan, ceiling)
+        verdict = structure_verdict(*ci, PAPER_R2, n_groups, s.get("noise_ceiling_low", np.nan),
+                                    s.get("noise_ceiling_high", np.nan))
         rows.append({"claim": claim, "paper": paper, "dataset": f"reber ({family}, {regressor}, {what})",
                      "runs": int(s["n_models"]), "sparsepipe": text, "verdict": verdict})
     return rows

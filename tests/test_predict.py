@@ -221,6 +221,37 @@ def test_pooled_r2_is_computed_on_each_repeats_out_of_fold_predictions():
     assert scores.loc[0, "r2_fold_mean"] < scores.loc[0, "r2_mean"]
 
 
+def test_the_r2_interval_is_over_graphs_and_narrows_with_more_of_them():
+    from sparsepipe.predict import r2_interval
+
+    rng = np.random.default_rng(0)
+    widths = []
+    for graphs in (20, 320):
+        y = rng.normal(0, 1, graphs)
+        predicted = y + rng.normal(0, 0.7, (2, graphs))  # 2 repeats; R² about 0.5
+        low, high = r2_interval(y, predicted, np.arange(graphs), seed=0)
+        r2 = np.mean([r2_score(y, p) for p in predicted])
+        assert low < r2 < high
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 2.5  # about sqrt(16) = 4 times narrower
+    # replicates of a graph move together: ten copies of 20 graphs are as uncertain as the 20 graphs, not narrower
+    y = rng.normal(0, 1, 20)
+    predicted = y + rng.normal(0, 0.7, (1, 20))
+    alone = r2_interval(y, predicted, np.arange(20), seed=1)
+    copies = r2_interval(np.tile(y, 10), np.tile(predicted, 10), np.tile(np.arange(20), 10), seed=1)
+    assert copies[1] - copies[0] > 0.6 * (alone[1] - alone[0])
+    assert np.isnan(r2_interval(y[:3], predicted[:, :3], np.zeros(3), seed=0)).all()  # one group: no interval
+
+
+def test_cross_validation_reports_the_r2_interval_over_graphs_around_its_mean():
+    runs = _runs(lambda t, rng: 0.7 + 0.05 * t["edges"] + rng.normal(0, 0.03, len(t)), n=40)
+    scores, *_ = cross_validate(runs, "rnn_gru", ["linear"], 10, 2, seed=0, feature_sets=["nodes_edges"])
+    row = scores.iloc[0]
+    assert row["r2_ci_low"] < row["r2_mean"] < row["r2_ci_high"]
+    one, *_ = cross_validate(runs, "rnn_gru", ["linear"], 10, 1, seed=0, feature_sets=["nodes_edges"])
+    assert one[["r2_low", "r2_high", "r2_std"]].isna().all(axis=None)  # one repeat has no spread, not a zero one
+
+
 def test_noise_ceiling_recovers_a_known_between_graph_share():
     # sigma_b = 0.05, sigma_w = 0.03: 0.0025 / (0.0025 + 0.0009) = 0.735 for single seeds,
     # 0.0025 / (0.0025 + 0.0009 / 4) = 0.917 for the mean of 4 replicates
@@ -243,6 +274,23 @@ def test_noise_ceiling_recovers_a_known_between_graph_share():
     # pure seed noise: no structure to find
     noise = noise_ceiling(0.8 + rng.normal(0, 0.03, graphs * replicates), ids)
     assert noise["noise_ceiling"] < 0.05
+
+
+def test_the_gap_to_the_ceiling_is_zero_for_the_graphs_own_effect_and_negative_for_a_weaker_predictor():
+    from sparsepipe.predict import ceiling_gap
+
+    rng = np.random.default_rng(4)
+    graphs, replicates = 150, 2
+    effect = rng.normal(0, 0.05, graphs)
+    y = (0.8 + effect[:, None] + rng.normal(0, 0.03, (graphs, replicates))).ravel()
+    ids = np.repeat(np.arange(graphs), replicates)
+    oracle = (0.8 + effect)[ids][None, :]  # what structure could know at best: the graph's own effect
+    gap, low, high = ceiling_gap(y, oracle, ids, y, ids)
+    assert low < 0 < high and abs(gap) < 0.1
+    weak = (0.8 + 0.5 * effect + rng.normal(0, 0.03, graphs))[ids][None, :]
+    gap, low, high = ceiling_gap(y, weak, ids, y, ids)
+    assert high < 0 and low < gap < high
+    assert np.isnan(ceiling_gap(y[::2], oracle[:, ::2], ids[::2], y[::2], ids[::2])).all()  # no replicates
 
 
 def test_no_replicates_no_ceiling_with_a_note():

@@ -8,9 +8,10 @@ import pytest
 from sparsepipe.report import paper_table, predictors_figure, structure_rows
 
 
-def _score(family, regressor, feature_set, r2, target="single", ceiling=np.nan, splits=0):
+def _score(family, regressor, feature_set, r2, target="single", ceiling=np.nan, splits=0, ci=0.06):
     return {"family": family, "target": target, "regressor": regressor, "feature_set": feature_set, "r2_mean": r2,
-            "r2_std": 0.02, "r2_low": r2 - 0.03, "r2_high": r2 + 0.02, "n_models": 200, "n_groups": 200,
+            "r2_std": 0.02, "r2_low": r2 - 0.03, "r2_high": r2 + 0.02, "r2_ci_low": r2 - ci, "r2_ci_high": r2 + ci,
+            "n_models": 200, "n_groups": 200,
             "n_folds": 10, "n_repeats": 3, "noise_ceiling": ceiling, "noise_ceiling_low": ceiling - 0.05,
             "noise_ceiling_high": ceiling + 0.05, "n_splits": splits, "r2_split_p05": r2 - 0.3,
             "r2_split_median": r2, "r2_split_p95": r2 + 0.1, "r2_split_min": r2 - 0.5, "r2_split_max": r2 + 0.15}
@@ -19,7 +20,7 @@ def _score(family, regressor, feature_set, r2, target="single", ceiling=np.nan, 
 def test_the_structure_claim_compares_like_with_like():
     scores = pd.DataFrame([
         _score("rnn_gru", "random_forest", "all", 0.70, ceiling=0.75, splits=200),
-        _score("rnn_gru", "random_forest", "all", 0.85, target="replicate_mean", ceiling=0.9),
+        _score("rnn_gru", "random_forest", "all", 0.88, target="replicate_mean", ceiling=0.9),
         _score("rnn_lstm", "random_forest", "all", 0.95),  # a better cell: not the paper's comparison
         _score("rnn_gru", "gradient_boosting", "all", 0.90),  # a better regressor: not the paper's either
         _score("rnn_gru", "random_forest", "nodes_edges", 0.92),
@@ -28,12 +29,17 @@ def test_the_structure_claim_compares_like_with_like():
     assert len(rows) == 2
     single, mean = rows
     assert "single-seed" in single["dataset"] and "rnn_gru" in single["dataset"]
-    assert "R² 0.70 [0.67, 0.72]" in single["sparsepipe"]
+    assert "R² 0.70 [0.64, 0.76] (95% bootstrap interval over 200 graphs" in single["sparsepipe"]
+    assert "range over repeats [0.67, 0.72]" in single["sparsepipe"]
     assert "single 90/10 splits: median 0.70, 5–95% 0.40 to 0.80 (200 splits)" in single["sparsepipe"]
     assert "noise ceiling 0.75 [0.70, 0.80]" in single["sparsepipe"]
-    assert single["verdict"].startswith("below on average; some single 90/10 splits reach it")
-    assert "noise ceiling, 0.75, is below 0.81" in single["verdict"]
-    assert "averaged over replicates" in mean["dataset"] and mean["verdict"] == "reached"
+    # the verdict follows the interval over graphs, not the mean, and never the luckiest single split (0.85)
+    assert single["verdict"].startswith("contradicted: the 95% interval over 200 graphs, [0.64, 0.76], lies below 0.81")
+    assert "noise ceiling's interval, [0.70, 0.80], lies below 0.81" in single["verdict"]
+    assert "averaged over replicates" in mean["dataset"]
+    assert mean["verdict"] == "shown: the 95% interval over 200 graphs, [0.82, 0.94], lies above 0.81"
+    straddles = structure_rows(pd.DataFrame([_score("rnn_gru", "random_forest", "all", 0.84)]))[0]
+    assert straddles["verdict"].startswith("not shown: the 95% interval over 200 graphs, [0.78, 0.90], straddles")
     table = paper_table(pd.DataFrame(columns=["method"]), pd.DataFrame(columns=["comparison"]), scores)
     assert len(table) == 2 and table["runs"].tolist() == [200, 200]
 
@@ -43,7 +49,7 @@ def test_without_the_papers_combination_the_row_says_so(tmp_path):
     assert rows[0]["verdict"] == "not compared" and "not run" in rows[0]["sparsepipe"]
     no_ceiling = structure_rows(pd.DataFrame([_score("rnn_gru", "random_forest", "all", 0.6)]))[0]
     assert "noise ceiling not estimated (no replicates" in no_ceiling["sparsepipe"]
-    assert no_ceiling["verdict"] == "below the paper's"
+    assert no_ceiling["verdict"] == "contradicted: the 95% interval over 200 graphs, [0.54, 0.66], lies below 0.81"
     scores = pd.DataFrame([_score("rnn_gru", r, f, 0.5, target=t, ceiling=0.7) for r in ("random_forest", "mean")
                            for f in ("all", "nodes_edges") for t in ("single", "replicate_mean")])
     predictors_figure(scores, str(tmp_path / "p.png"))  # both targets: one panel of single-seed bars, no crash
@@ -61,7 +67,12 @@ def test_the_search_is_reported_by_its_winner_on_test_data_not_by_its_maximum(tm
     assert row["runs"] == 3 and row["dataset"] == "ffn_digits"
     assert row["sparsepipe"].startswith("test 89.00% ± 2.00 over 3 fresh seeds (validation 90.00% ± 2.00")
     assert "fitness of it 99.00%" in row["sparsepipe"]
-    assert row["verdict"] == "the search's maximum overstates the winner by +10.00 points"
+    # the gap is fitness minus fresh validation accuracy (same split): +9.00 points, t-interval over 3 fresh seeds
+    assert row["verdict"] == ("the search's maximum overstates its winner: +9.00 points on the validation split, 95% "
+                              "interval over 3 fresh seeds [+4.03, +13.97]")
+    close = winner.assign(search_fitness=0.905)
+    assert search_rows([close])[0]["verdict"].startswith("the search's maximum is not distinguishable from its winner")
+    assert search_rows([winner.iloc[:1]])[0]["verdict"] == "too few fresh seeds: 1, and an interval needs at least 2"
     table = paper_table(pd.DataFrame(columns=["method"]), pd.DataFrame(columns=["comparison"]),
                         pd.DataFrame([_score("rnn_gru", "random_forest", "all", 0.7)]), [winner])
     assert table["dataset"].tolist()[-1] == "ffn_digits"

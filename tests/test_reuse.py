@@ -106,3 +106,28 @@ def test_bad_reuse_paths_are_one_line_config_errors(tmp_path, monkeypatch, reuse
     config["structure"]["reuse"] = reuse
     with pytest.raises(ConfigError, match="^config: " + re.escape(message)):
         check_config(config)
+
+
+def test_archive_runs_merges_a_runs_models_by_key_and_logs_what_it_added(runs, tmp_path):
+    tmp, data, first, grown, _ = runs
+    results, archive = tmp_path / "results", tmp_path / "archive"
+    shard = results / "structure" / "shards" / "rnn_gru" / "barabasi_albert-0.parquet"
+    shard.parent.mkdir(parents=True)
+    failed = first.copy()
+    failed.loc[0, ["test_acc", "error"]] = [float("nan"), "could not build"]
+    io.write_table(failed, shard)
+    stages.structure.archive_runs(str(results), str(archive))
+    table = archive / "rnn_gru" / "barabasi_albert.parquet"
+    assert len(pd.read_parquet(table)) == 5  # the failed model is left out
+    io.write_table(grown, shard)
+    stages.structure.archive_runs(str(results), str(archive))
+    archived = pd.read_parquet(table)
+    assert len(archived) == 10 and archived["model_key"].is_unique and not archived["reused"].any()
+    assert set(archived["model_key"]) == set(grown["model_key"])
+    provenance = (archive / "PROVENANCE.md").read_text()
+    assert "rnn_gru barabasi_albert: 5 new models (5 in all" in provenance
+    assert "rnn_gru barabasi_albert: 5 new models (10 in all" in provenance
+    # and the archive folder is what structure.reuse names: every model of the grown study comes from it
+    again = _train(tmp, "from-archive", _graphs(tmp, 5), data, reuse=stages.structure.reuse_tables([str(archive)]))
+    assert again["reused"].all()
+    pd.testing.assert_series_equal(again["test_acc"], grown["test_acc"])

@@ -200,6 +200,47 @@ def structure_runs(shards: Sequence[str], features_path: str, out: str) -> None:
     io.write_table(runs.merge(feats, on="graph_id", how="left", validate="many_to_one"), out)
 
 
+def archive_runs(results: str, into: str) -> None:
+    """Add the models a run trained to an archive folder that ``structure.reuse`` can name: one table per family
+    and generator (``<into>/<family>/<generator>.parquet``), rows merged by ``model_key`` (a model already there
+    keeps its row), failed models left out. Appends what it added, with commit and machine, to
+    ``<into>/PROVENANCE.md``, so a study grown over several runs says where each part came from."""
+    shards = [p for p in sorted(Path(results, "structure", "shards").rglob("*.parquet"))
+              if "model_key" in pq.read_schema(p).names]
+    if not shards:
+        raise DataError(f"{results}/structure/shards: no run tables with a model_key column; run the structure "
+                        f"stage there first")
+    runs = io.concat_tables(shards, ["model_key", "family", "generator", "test_acc", "error"])
+    runs = runs[(runs["error"].fillna("") == "") & runs["test_acc"].notna()]
+    added = []
+    for (family, generator), rows in runs.groupby(["family", "generator"], sort=True):
+        path = Path(into, family, f"{generator}.parquet")
+        kept = io.read_table(path, ["model_key"]) if path.is_file() else rows.iloc[:0]
+        new = rows[~rows["model_key"].isin(kept["model_key"])].drop_duplicates("model_key")
+        if len(new):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            io.write_table(pd.concat([kept, new.assign(reused=False)], ignore_index=True), path)
+        added.append(f"{family} {generator}: {len(new)} new models ({len(kept) + len(new)} in all, "
+                     f"{new['seconds'].sum() / 60:.0f} min of training)")
+    with open(Path(into, "PROVENANCE.md"), "a") as log_file:
+        log_file.write(f"\n## {pd.Timestamp.now(tz='UTC'):%Y-%m-%d %H:%M} UTC, {_provenance()}\n\n"
+                       + "".join(f"- {line}\n" for line in added))
+    log.info("archived into %s: %s", into, "; ".join(added))
+
+
+def _provenance() -> str:
+    """The commit the code ran at (when it runs from a git checkout) and the machine, for the archive's log."""
+    import platform
+    import subprocess
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                cwd=Path(__file__).parent, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown commit"
+    return f"commit {commit}, {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
 def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     """This stage's ``sparsepipe`` subcommands (``add``: :func:`sparsepipe.cli.add_unit` on the subparsers)."""
     shards = (("train-structured", train_structured, "recurrent", "--cell", "--data", "the sequence table"),
@@ -220,3 +261,8 @@ def register(add: Callable[..., argparse.ArgumentParser]) -> None:
     p.add_argument("--shards", nargs="+", required=True)
     p.add_argument("--features", required=True, dest="features_path")
     p.add_argument("--out", required=True)
+
+    p = add("archive-runs", archive_runs, "add a run's trained models to a structure.reuse archive folder",
+            settings=False, dispatch="here")
+    p.add_argument("--results", required=True, help="the run's results_dir")
+    p.add_argument("--into", required=True, help="the archive folder (structure.reuse names it)")
