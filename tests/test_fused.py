@@ -57,7 +57,7 @@ def _train(cell: str, mode: str, steps: int = 6) -> tuple[list[float], list[torc
     return losses, [p.detach().clone() for p in population.parameters()]
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("cell", ["gru", "lstm", "rnn_tanh", "rnn_relu"])
 def test_the_fused_kernels_train_like_the_plain_path(cell, kernels_mode):
     if fused.library() is None:
         pytest.skip("no C compiler here: the plain path is all there is")
@@ -75,7 +75,7 @@ def test_the_fused_gradients_match_the_plain_ones_in_one_step(kernels_mode):
     if fused.library() is None:
         pytest.skip("no C compiler here")
     split = tensors_of(generate_reber(64, 2, 16, seed=6), "train")
-    for cell in ("gru", "lstm"):
+    for cell in ("gru", "lstm", "rnn_tanh", "rnn_relu"):
         grads = {}
         for mode in ("plain", "auto"):
             fused.use(mode)

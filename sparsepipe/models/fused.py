@@ -1,18 +1,22 @@
-"""Fused gate arithmetic for the wavefront on the CPU: one pass over memory per GRU/LSTM step instead of one per op.
+"""The wavefront on the CPU in C: every step's gather, matrix product, gate math and scatter, one call per batch.
 
-After populations, a wavefront step's time on the CPU goes to the gates' elementwise arithmetic: ~10 separate
-torch ops in the forward and ~12 in the backward, each a memory-bound pass over MB-sized tensors plus ~10 us of
-dispatch (profiled: ~30% of a GRU population's batch). Here each step's gate math is one C loop over the active
-paths' units and strings, reading the pre-activations once and writing what the backward needs. The matrix
-products, gathers and scatters stay torch's.
+After populations, a wavefront's time on the CPU went to per-step overhead, not arithmetic: each step of each
+bucket ran ~15 torch ops forward and ~20 backward (a gather, a batched matrix product whose bias is first copied
+into the output, the gates' elementwise passes, scatters, sums), each a separate pass over MB-sized tensors plus
+~5-10 us of dispatch and view bookkeeping. Here one C function runs the whole forward of a batch, and one the
+whole backward: per step, per bucket, per active path, it gathers the path's inputs and previous state, multiplies
+by the path's ``[W_ih | W_hh]`` (bias included), applies the cell's gates (GRU, LSTM, RNN-tanh, RNN-ReLU) and adds
+the new state onto its layer; the backward mirrors it (gate gradients, weight and bias gradients, the gathered
+rows' gradients scattered back). The buffers and their layout are the plain path's (:mod:`~.wavefront`), so the
+two paths can be compared value by value.
 
 The C source below is compiled once by the system's C compiler (``cc``, ``-O3 -ffast-math``: vectorised ``expf``)
 into a shared library cached under ``$SPARSEPIPE_CACHE`` (default ``~/.cache/sparsepipe``), keyed by the source,
 flags and machine, written atomically so that concurrent jobs can share the cache; it is called through ctypes on
-raw pointers. The math is the plain path's (tanh as ``2 sigmoid(2x) - 1``, the same stored values), so results
-agree to float rounding (tests/test_fused.py compares both paths step by step). Where no compiler works, the
-plain path runs, after one warning line naming the reason. ``SPARSEPIPE_KERNELS=plain`` (or
-``populations.kernels: plain``) forces the plain path.
+raw pointers (:func:`bucket_spec`). The math is the plain path's (tanh as ``2 sigmoid(2x) - 1``, the same stored
+values); sums run in another order, so results agree to float rounding (tests/test_fused.py trains both paths
+step by step). Where no compiler works, the plain path runs, after one warning line naming the reason.
+``SPARSEPIPE_KERNELS=plain`` (or ``populations.kernels: plain``) forces the plain path.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ import torch
 log = logging.getLogger(__name__)
 
 MODES = ("auto", "plain")
+CELLS = {"gru": 0, "lstm": 1, "rnn_tanh": 2, "rnn_relu": 3}  # the C driver's cell codes
 FLAGS = ["-O3", "-ffast-math", "-fPIC", "-shared", "-march=native"]  # the cache key holds the CPU's flags
 
 SOURCE = r"""
@@ -52,15 +57,6 @@ ROW gru_forward_row(long N, R r, R z, R c, C hh, C hp, R h) {
     }
 }
 
-/* A: (P, 4w, N) pre-activations r, z, candidate input part, candidate hidden part (bias included); on return r, z
-   activated and the candidate row holds tanh(candidate). Hp: previous state, H: new state (P, w, N). */
-void gru_forward(long P, long w, long N, float *A, long a_p, const float *Hp, long hp_p, float *H, long h_p) {
-    for (long p = 0; p < P; p++)
-        for (long u = 0; u < w; u++) {
-            float *r = A + p * a_p + u * N;
-            gru_forward_row(N, r, r + w * N, r + 2 * w * N, r + 3 * w * N, Hp + p * hp_p + u * N, H + p * h_p + u * N);
-        }
-}
 
 ROW gru_backward_row(long N, C r, C z, C c, C hh, C hp, C dh, R dr, R dz, R dc, R dhh, R dprev, int previous) {
     for (long n = 0; n < N; n++) {
@@ -74,19 +70,6 @@ ROW gru_backward_row(long N, C r, C z, C c, C hh, C hp, C dh, R dr, R dz, R dc, 
     }
 }
 
-/* Gradients of the four pre-activation blocks (D, like A) from the state's gradient dH; dPrev (the previous
-   state's gradient) is set to dH * z where the step has a previous one (previous != 0), else zero. */
-void gru_backward(long P, long w, long N, const float *A, long a_p, const float *Hp, long hp_p, const float *dH,
-                  long dh_p, float *D, long d_p, float *dPrev, long dp_p, int previous) {
-    for (long p = 0; p < P; p++)
-        for (long u = 0; u < w; u++) {
-            const float *r = A + p * a_p + u * N;
-            float *d = D + p * d_p + u * N;
-            gru_backward_row(N, r, r + w * N, r + 2 * w * N, r + 3 * w * N, Hp + p * hp_p + u * N,
-                             dH + p * dh_p + u * N, d, d + w * N, d + 2 * w * N, d + 3 * w * N,
-                             dPrev + p * dp_p + u * N, previous);
-        }
-}
 
 ROW lstm_forward_row(long N, R i, R f, R g, R o, R gg, C c0, R c1, R tt, R h) {
     for (long n = 0; n < N; n++) {
@@ -98,17 +81,6 @@ ROW lstm_forward_row(long N, R i, R f, R g, R o, R gg, C c0, R c1, R tt, R h) {
     }
 }
 
-/* A: (P, 4w, N) pre-activations i, f, g, o; on return sigmoid(i), sigmoid(f), sigmoid(2g), sigmoid(o). G: tanh(g);
-   C0: previous cell state, C1: new cell state, T: tanh(C1), H: new state (all P, w, N). */
-void lstm_forward(long P, long w, long N, float *A, long a_p, float *G, long g_p, const float *C0, long c0_p,
-                  float *C1, long c1_p, float *T, long t_p, float *H, long h_p) {
-    for (long p = 0; p < P; p++)
-        for (long u = 0; u < w; u++) {
-            float *i = A + p * a_p + u * N;
-            lstm_forward_row(N, i, i + w * N, i + 2 * w * N, i + 3 * w * N, G + p * g_p + u * N,
-                             C0 + p * c0_p + u * N, C1 + p * c1_p + u * N, T + p * t_p + u * N, H + p * h_p + u * N);
-        }
-}
 
 ROW lstm_backward_row(long N, C i, C f, C gs, C o, C gg, C c0, C tt, C dh, R dc, R di, R df, R dg, R d_o) {
     for (long n = 0; n < N; n++) {
@@ -122,27 +94,188 @@ ROW lstm_backward_row(long N, C i, C f, C gs, C o, C gg, C c0, C tt, C dh, R dc,
     }
 }
 
-/* dC: the cell state's gradient carried between steps (P, w, N), updated to the previous step's. */
-void lstm_backward(long P, long w, long N, const float *A, long a_p, const float *G, long g_p, const float *C0,
-                   long c0_p, const float *T, long t_p, const float *dH, long dh_p, float *dC, long dc_p, float *D,
-                   long d_p) {
-    for (long p = 0; p < P; p++)
-        for (long u = 0; u < w; u++) {
-            const float *i = A + p * a_p + u * N;
-            float *d = D + p * d_p + u * N;
-            lstm_backward_row(N, i, i + w * N, i + 2 * w * N, i + 3 * w * N, G + p * g_p + u * N,
-                              C0 + p * c0_p + u * N, T + p * t_p + u * N, dH + p * dh_p + u * N,
-                              dC + p * dc_p + u * N, d, d + w * N, d + 2 * w * N, d + 3 * w * N);
+
+ROW tanh_row(long N, R a, R h) {
+    for (long n = 0; n < N; n++) { float v = 2.0f * sig(2.0f * a[n]) - 1.0f; a[n] = v; h[n] = v; }
+}
+ROW relu_row(long N, R a, R h) {
+    for (long n = 0; n < N; n++) { float v = a[n] > 0.0f ? a[n] : 0.0f; a[n] = v; h[n] = v; }
+}
+/* a holds the activated state: d tanh = 1 - tanh^2, d relu = [relu > 0] */
+ROW tanh_backward_row(long N, C a, C dh, R da) { for (long n = 0; n < N; n++) da[n] = dh[n] - dh[n] * a[n] * a[n]; }
+ROW relu_backward_row(long N, C a, C dh, R da) { for (long n = 0; n < N; n++) da[n] = a[n] > 0.0f ? dh[n] : 0.0f; }
+
+/* ---- The whole wavefront of a batch in C: every step's gather, matrix product, gate math and scatter --------
+
+   Per bucket, a row of BUCKET_FIELDS longs (pointers as integers); per step, the buckets in order, and in each
+   the active paths (levels sorted: level <= s < level + length) one after another. Within a step no path reads
+   what another path of that step writes (layers are read at delay >= 1; the embedding at delay 0 is written before
+   the first step), so the order of paths changes nothing but float rounding against torch's batched ops. */
+enum { B_P, B_W, B_S, B_I, B_R, B_HROW, B_LEVELS, B_GATHER, B_ROUTE_OUT, B_ROUTE, B_WEIGHTS, B_BIAS, B_XH, B_A, B_G,
+       B_C, B_T, B_DA, B_DWT, B_DB, B_DC, BUCKET_FIELDS };
+#define PTR(type, b, field) ((type *)(b)[field])
+
+static void active(const long *levels, long P, long s, long length, long *lo, long *hi) {
+    long a = 0, b;
+    while (a < P && levels[a] < s - length + 1) a++;
+    b = a;
+    while (b < P && levels[b] <= s) b++;
+    *lo = a; *hi = b;
+}
+
+/* a (M x N) = bias (M) + W (M x S) . x (S x N), four rows at a time so each row of x is read once per four */
+ROW gemm_bias(long M, long S, long N, const float *restrict W, const float *restrict B, const float *restrict x,
+              float *restrict a) {
+    long r = 0;
+    for (; r + 4 <= M; r += 4) {
+        float *a0 = a + r * N, *a1 = a0 + N, *a2 = a1 + N, *a3 = a2 + N;
+        for (long n = 0; n < N; n++) { a0[n] = B[r]; a1[n] = B[r + 1]; a2[n] = B[r + 2]; a3[n] = B[r + 3]; }
+        for (long k = 0; k < S; k++) {
+            const float *xk = x + k * N;
+            float w0 = W[r * S + k], w1 = W[(r + 1) * S + k], w2 = W[(r + 2) * S + k], w3 = W[(r + 3) * S + k];
+            for (long n = 0; n < N; n++) {
+                float v = xk[n];
+                a0[n] += w0 * v; a1[n] += w1 * v; a2[n] += w2 * v; a3[n] += w3 * v;
+            }
         }
+    }
+    for (; r < M; r++) {
+        float *ar = a + r * N;
+        for (long n = 0; n < N; n++) ar[n] = B[r];
+        for (long k = 0; k < S; k++) {
+            const float *xk = x + k * N;
+            float wv = W[r * S + k];
+            for (long n = 0; n < N; n++) ar[n] += wv * xk[n];
+        }
+    }
+}
+
+ROW add_row(long N, R dst, C src) { for (long n = 0; n < N; n++) dst[n] += src[n]; }
+ROW copy_row(long N, R dst, C src) { for (long n = 0; n < N; n++) dst[n] = src[n]; }
+ROW zero_row(long N, R dst) { for (long n = 0; n < N; n++) dst[n] = 0.0f; }
+
+/* dWt (S x M) += x (S x N) . d (M x N)^T and dB (M) += sum over n of d; dx_k = sum_r W[r, k] d_r added onto the
+   rows x was gathered from (dwin + gather[k] * N) */
+ROW weights_backward(long M, long S, long N, const float *restrict W, const float *restrict x,
+                     const float *restrict d, float *restrict dWt, float *restrict dB, float *restrict dwin,
+                     const long *restrict gather) {
+    for (long r = 0; r < M; r++) {
+        float sum = 0.0f;
+        for (long n = 0; n < N; n++) sum += d[r * N + n];
+        dB[r] += sum;
+    }
+    for (long k = 0; k < S; k++) {
+        const float *xk = x + k * N;
+        for (long r = 0; r < M; r++) {
+            const float *dr = d + r * N;
+            float dot = 0.0f;
+            for (long n = 0; n < N; n++) dot += xk[n] * dr[n];
+            dWt[k * M + r] += dot;
+        }
+        float *target = dwin + gather[k] * N;
+        long r = 0;
+        for (; r + 4 <= M; r += 4) {
+            const float *d0 = d + r * N, *d1 = d0 + N, *d2 = d1 + N, *d3 = d2 + N;
+            float w0 = W[r * S + k], w1 = W[(r + 1) * S + k], w2 = W[(r + 2) * S + k], w3 = W[(r + 3) * S + k];
+            for (long n = 0; n < N; n++) target[n] += w0 * d0[n] + w1 * d1[n] + w2 * d2[n] + w3 * d3[n];
+        }
+        for (; r < M; r++) {
+            const float *dr = d + r * N;
+            float wv = W[r * S + k];
+            for (long n = 0; n < N; n++) target[n] += wv * dr[n];
+        }
+    }
+}
+
+/* cell: 0 GRU, 1 LSTM, 2 RNN-tanh, 3 RNN-ReLU. out: (window + steps) x rows x N, step s's rows at
+   out + (window + s) * rows * N. */
+void wavefront_forward(long cell, long steps, long length, long N, long rows, long window, float *out, long buckets,
+                       const long *spec) {
+    for (long s = 0; s < steps; s++) {
+        const float *win = out + s * rows * N;
+        float *cur = out + (window + s) * rows * N;
+        for (long k = 0; k < buckets; k++) {
+            const long *b = spec + k * BUCKET_FIELDS;
+            long P = b[B_P], w = b[B_W], S = b[B_S], I = b[B_I], Rr = b[B_R], lo, hi;
+            active(PTR(const long, b, B_LEVELS), P, s, length, &lo, &hi);
+            for (long q = lo; q < hi; q++) {
+                const long *gather = PTR(const long, b, B_GATHER) + q * S;
+                float *xh = PTR(float, b, B_XH) + (s * P + q) * S * N;
+                float *a = PTR(float, b, B_A) + (s * P + q) * Rr * N;
+                float *h = cur + (b[B_HROW] + q * w) * N;
+                for (long j = 0; j < S; j++) copy_row(N, xh + j * N, win + gather[j] * N);
+                gemm_bias(Rr, S, N, PTR(const float, b, B_WEIGHTS) + q * Rr * S, PTR(const float, b, B_BIAS) + q * Rr,
+                          xh, a);
+                for (long u = 0; u < w; u++) {
+                    float *r = a + u * N;
+                    if (cell == 0) {
+                        gru_forward_row(N, r, r + w * N, r + 2 * w * N, r + 3 * w * N, xh + (I + u) * N, h + u * N);
+                    } else if (cell == 2) {
+                        tanh_row(N, r, h + u * N);
+                    } else if (cell == 3) {
+                        relu_row(N, r, h + u * N);
+                    } else {
+                        long at = ((s * P + q) * w + u) * N;
+                        lstm_forward_row(N, r, r + w * N, r + 2 * w * N, r + 3 * w * N, PTR(float, b, B_G) + at,
+                                         PTR(float, b, B_C) + at, PTR(float, b, B_C) + at + P * w * N,
+                                         PTR(float, b, B_T) + at, h + u * N);
+                    }
+                }
+                const long *route_out = PTR(const long, b, B_ROUTE_OUT) + q * w;
+                for (long u = 0; u < w; u++) add_row(N, cur + route_out[u] * N, h + u * N);
+            }
+        }
+    }
+}
+
+/* d_out: like out; on entry the outputs' gradients and the zeros the Python side wrote (see wavefront.py). */
+void wavefront_backward(long cell, long steps, long length, long N, long rows, long window, float *d_out,
+                        long buckets, const long *spec) {
+    for (long s = steps - 1; s >= 0; s--) {
+        float *dwin = d_out + s * rows * N;
+        float *dcur = d_out + (window + s) * rows * N;
+        for (long k = 0; k < buckets; k++) {
+            const long *b = spec + k * BUCKET_FIELDS;
+            long P = b[B_P], w = b[B_W], S = b[B_S], I = b[B_I], Rr = b[B_R], lo, hi;
+            active(PTR(const long, b, B_LEVELS), P, s, length, &lo, &hi);
+            for (long q = lo; q < hi; q++) {
+                float *dh = dcur + (b[B_HROW] + q * w) * N;
+                float *dprev = d_out + ((window - 1 + s) * rows + b[B_HROW] + q * w) * N;
+                const long *route = PTR(const long, b, B_ROUTE) + q * w;
+                const float *xh = PTR(const float, b, B_XH) + (s * P + q) * S * N;
+                const float *a = PTR(const float, b, B_A) + (s * P + q) * Rr * N;
+                float *da = PTR(float, b, B_DA) + (s * P + q) * Rr * N;
+                for (long u = 0; u < w; u++) add_row(N, dh + u * N, dcur + route[u] * N);
+                for (long u = 0; u < w; u++) {
+                    const float *r = a + u * N;
+                    float *d = da + u * N;
+                    if (cell == 0) {
+                        gru_backward_row(N, r, r + w * N, r + 2 * w * N, r + 3 * w * N, xh + (I + u) * N, dh + u * N,
+                                         d, d + w * N, d + 2 * w * N, d + 3 * w * N, dprev + u * N, s > 0);
+                    } else if (cell >= 2) {  /* the previous state's gradient comes through the weights only */
+                        zero_row(N, dprev + u * N);
+                        (cell == 2 ? tanh_backward_row : relu_backward_row)(N, r, dh + u * N, d);
+                    } else {
+                        long at = ((s * P + q) * w + u) * N;
+                        zero_row(N, dprev + u * N);
+                        lstm_backward_row(N, r, r + w * N, r + 2 * w * N, r + 3 * w * N, PTR(const float, b, B_G) + at,
+                                          PTR(const float, b, B_C) + at, PTR(const float, b, B_T) + at, dh + u * N,
+                                          PTR(float, b, B_DC) + (q * w + u) * N, d, d + w * N, d + 2 * w * N,
+                                          d + 3 * w * N);
+                    }
+                }
+                weights_backward(Rr, S, N, PTR(const float, b, B_WEIGHTS) + q * Rr * S, xh, da,
+                                 PTR(float, b, B_DWT) + q * S * Rr, PTR(float, b, B_DB) + q * Rr, dwin,
+                                 PTR(const long, b, B_GATHER) + q * S);
+            }
+        }
+    }
 }
 """
 
-_SIGNATURES = {
-    "gru_forward": 3 + 6,
-    "gru_backward": 3 + 10 + 1,
-    "lstm_forward": 3 + 12,
-    "lstm_backward": 3 + 14,
-}
+BUCKET_FIELDS = 21  # the C enum's count: one row of longs per bucket (see wavefront_forward)
+
+_ENTRY_POINTS = ("wavefront_forward", "wavefront_backward")  # (8 longs, then the bucket spec), see the C source
 
 _state: dict[str, object] = {"mode": os.environ.get("SPARSEPIPE_KERNELS", "auto"), "library": None, "tried": False}
 
@@ -187,12 +320,11 @@ def _compile() -> ctypes.CDLL:
                 raise OSError(f"{compiler} failed: {first}")
             os.replace(built, target)  # atomic: a concurrent job sees the whole library or none
     library = ctypes.CDLL(str(target))
-    for name, count in _SIGNATURES.items():
+    for name in _ENTRY_POINTS:
         function = getattr(library, name)
         function.restype = None
-        # every argument is a long or a pointer (passed as an integer address), except gru_backward's last flag
-        function.argtypes = [ctypes.c_long] * count if name != "gru_backward" else (
-            [ctypes.c_long] * (count - 1) + [ctypes.c_int])
+        # sizes and the step buffer's address as longs, then the bucket spec (bucket_spec's array)
+        function.argtypes = [ctypes.c_long] * 8 + [ctypes.POINTER(ctypes.c_long)]
     return library
 
 
@@ -210,15 +342,34 @@ def library() -> ctypes.CDLL | None:
 
 
 def kernels_for(cell: str, tensor: torch.Tensor) -> ctypes.CDLL | None:
-    """The kernels for a wavefront of ``cell`` on ``tensor``'s device and type: GRU or LSTM on float32 CPU
-    tensors, where they compiled; else None (the plain path)."""
-    if cell in ("gru", "lstm") and tensor.device.type == "cpu" and tensor.dtype == torch.float32:
+    """The kernels for a wavefront of ``cell`` on ``tensor``'s device and type: float32 CPU tensors, where they
+    compiled; else None (the plain path)."""
+    if cell in CELLS and tensor.device.type == "cpu" and tensor.dtype == torch.float32:
         return library()
     return None
 
 
-def address(x: torch.Tensor, n: int) -> tuple[int, int]:
-    """(pointer, path stride in elements) of a (P, rows, N) view whose rows are N contiguous floats apart."""
-    if x.stride(2) != 1 or (x.shape[1] > 1 and x.stride(1) != n):
-        raise ValueError(f"fused kernels: unexpected layout {tuple(x.shape)} strides {x.stride()}")
-    return x.data_ptr(), x.stride(0)
+def _pointer(x: torch.Tensor | None) -> int:
+    """The address of a contiguous tensor's first element (0 for an absent one); the C code indexes it densely."""
+    if x is None:
+        return 0
+    if not x.is_contiguous():
+        raise ValueError(f"fused kernels: expected a contiguous tensor, got shape {tuple(x.shape)} strides "
+                         f"{x.stride()}")
+    return x.data_ptr()
+
+
+def bucket_spec(states: list, grads: list | None = None) -> ctypes.Array:
+    """The C driver's description of a wavefront's buckets: per bucket :data:`BUCKET_FIELDS` longs (sizes, then
+    the addresses of its index plan, weights and buffers), in the order of the C enum. ``states``: the forward's
+    ``_BucketState`` objects; ``grads``: the backward's ``_BucketGradient`` objects (None in the forward)."""
+    values: list[int] = []
+    for k, st in enumerate(states):
+        b, g = st.bucket, grads[k] if grads is not None else None
+        lstm = st.lstm if len(st.lstm) == 3 else [None, None, None]  # c (steps + 1), tanh(g), tanh(c)
+        values += [b.paths, b.units, b.span, b.inputs, b.packed_rows, b.hidden_row,
+                   *map(_pointer, (b.level_index, b.gather, b.route_out, b.route, st.weights, st.bias, st.gathered,
+                                   st.acts, lstm[1], lstm[0], lstm[2]))]
+        values += [_pointer(x) for x in ((g.d_acts, g.d_weights_t, g.d_bias, g.d_c) if g is not None
+                                          else (None,) * 4)]
+    return (ctypes.c_long * len(values))(*values)

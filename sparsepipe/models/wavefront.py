@@ -117,6 +117,7 @@ class _Bucket(nn.Module):
             gather[q, : fan_in[p]] = (window - delay) * rows + input_row[p] + torch.arange(fan_in[p])
             gather[q, i_max:] = (window - 1) * rows + hidden_row + q * w + torch.arange(w)
             route[q, : sizes[p]] = plan.starts[targets[p]] + torch.arange(sizes[p])
+        self.register_buffer("level_index", torch.tensor(self.levels, dtype=torch.long), persistent=False)
         self.register_buffer("gather", gather.reshape(-1), persistent=False)
         self.register_buffer("route", route.reshape(-1), persistent=False)
         # forward scatter: padded units (exactly zero) add onto row 0, so the scatter stays within the output rows
@@ -324,11 +325,15 @@ class _WavefrontFunction(torch.autograd.Function):
                                views[k * per + 2 : (k + 1) * per])
                   for k, (b, wp, bp) in enumerate(zip(plan.buckets, weight_parts, bias_parts, strict=True))]
         kernels = fused.kernels_for(cell, embedded)
-        for s in range(steps):
-            for st in states:
-                lo, hi = st.bucket.active(s, length)
-                if lo < hi:
-                    _cell_forward(cell, s, st, lo, hi, windows[s], outputs_t[s], n, kernels)
+        if kernels is not None:  # every step of every bucket in one C call (sparsepipe.models.fused)
+            kernels.wavefront_forward(fused.CELLS[cell], steps, length, n, rows, window, out.data_ptr(), len(states),
+                                      fused.bucket_spec(states))
+        else:
+            for s in range(steps):
+                for st in states:
+                    lo, hi = st.bucket.active(s, length)
+                    if lo < hi:
+                        _cell_forward(cell, s, st, lo, hi, windows[s], outputs_t[s], n)
         result = out[window:, : plan.outputs].clone()  # the block is reused: the caller gets its own copy
         if not backward:
             plan.workspace.give(block)
@@ -359,11 +364,15 @@ class _WavefrontFunction(torch.autograd.Function):
         d_windows = d_out.view(-1, n).unfold(0, (window + 1) * rows, rows).transpose(1, 2).unbind(0)
         d_rows = d_out[window:].unbind(0)
         grads = [_BucketGradient(st, cell, d_out, d, window, steps) for st, d in zip(states, d_acts, strict=True)]
-        for s in range(steps - 1, -1, -1):
-            for g in grads:
-                lo, hi = g.st.bucket.active(s, length)
-                if lo < hi:
-                    _cell_backward(cell, s, g, lo, hi, d_windows[s], d_rows[s], steps, n, ctx.kernels)
+        if ctx.kernels is not None:
+            ctx.kernels.wavefront_backward(fused.CELLS[cell], steps, length, n, rows, window, d_out.data_ptr(),
+                                           len(grads), fused.bucket_spec(states, grads))
+        else:
+            for s in range(steps - 1, -1, -1):
+                for g in grads:
+                    lo, hi = g.st.bucket.active(s, length)
+                    if lo < hi:
+                        _cell_backward(cell, s, g, lo, hi, d_windows[s], d_rows[s], steps, n)
         d_embedded = None
         if ctx.needs_input_grad[1]:
             d_embedded = d_out[window : window + min(length, steps), plan.outputs : plan.hidden_row]
@@ -379,16 +388,13 @@ class _WavefrontFunction(torch.autograd.Function):
 
 
 def _cell_forward(cell: str, s: int, st: _BucketState, lo: int, hi: int, window_rows: torch.Tensor,
-                  outputs: torch.Tensor, n: int, kernels=None) -> None:
-    """Wavefront step ``s`` of one bucket's active paths ``lo:hi``: gather, one ``bmm``, the cell's gate math
-    (one fused pass where ``kernels``, :mod:`sparsepipe.models.fused`), add onto the layers."""
+                  outputs: torch.Tensor, n: int) -> None:
+    """Wavefront step ``s`` of one bucket's active paths ``lo:hi`` in torch ops: gather, one ``bmm``, the cell's
+    gate math, add onto the layers (the C path, :mod:`sparsepipe.models.fused`, does the same per path)."""
     xh = st.xh_t[s][lo:hi]
     torch.index_select(window_rows, 0, st.gather[lo:hi].reshape(-1), out=xh.view(-1, n))
     a, h = torch.baddbmm(st.bias[lo:hi], st.weights[lo:hi], xh, out=st.acts_t[s][lo:hi]), st.h_t[s][lo:hi]
-    if kernels is not None:
-        _fused_forward(kernels, cell, s, st, lo, hi, a, h, n)
-    else:
-        _gates_forward(cell, s, st, lo, hi, a, h)
+    _gates_forward(cell, s, st, lo, hi, a, h)
     outputs.index_add_(0, st.route_out[lo:hi].reshape(-1), h.reshape(-1, n))
 
 
@@ -429,17 +435,14 @@ class _BucketGradient:
 
 
 def _cell_backward(cell: str, s: int, g: _BucketGradient, lo: int, hi: int, d_window_rows: torch.Tensor,
-                   d_step_rows: torch.Tensor, steps: int, n: int, kernels=None) -> None:
+                   d_step_rows: torch.Tensor, steps: int, n: int) -> None:
     """Back-propagation through wavefront step ``s`` of one bucket's active paths ``lo:hi``; everything that
     read step s's rows ran later, so their gradient is complete."""
     st = g.st
     d_h = (g.d_hidden[s + 1] if s + 1 < steps else g.d_last)[lo:hi]
     d_h.view(-1, n).add_(d_step_rows.index_select(0, st.route[lo:hi].reshape(-1)))
     a, d_a, h = st.acts_t[s][lo:hi], g.d_acts_t[s][lo:hi], st.h_t[s][lo:hi]
-    if kernels is not None:
-        _fused_backward(kernels, cell, s, g, lo, hi, a, d_a, d_h, n)
-    else:
-        _gates_backward(cell, s, g, lo, hi, a, d_a, d_h, h)
+    _gates_backward(cell, s, g, lo, hi, a, d_a, d_h, h)
     g.d_weights_t[lo:hi].baddbmm_(st.xh_t[s][lo:hi], d_a.transpose(1, 2))
     g.d_bias[lo:hi].add_(d_a.sum(2))
     # back onto the rows the step gathered from: its inputs, and the previous hidden state
@@ -476,31 +479,3 @@ def _gates_backward(cell: str, s: int, g: _BucketGradient, lo: int, hi: int, a: 
         torch.addcmul(d_h, d_h * h, h, value=-1, out=d_a)
     else:
         torch.mul(d_h, h > 0, out=d_a)
-
-
-def _fused_forward(kernels, cell: str, s: int, st: _BucketState, lo: int, hi: int, a: torch.Tensor,
-                   h: torch.Tensor, n: int) -> None:
-    """The gate math of :func:`_cell_forward` in one pass, storing what :func:`_fused_backward` reads."""
-    paths, w = hi - lo, st.bucket.units
-    if cell == "gru":
-        kernels.gru_forward(paths, w, n, *fused.address(a, n), *fused.address(st.h_prev[s][lo:hi], n),
-                            *fused.address(h, n))
-    else:
-        kernels.lstm_forward(paths, w, n, *fused.address(a, n), *fused.address(st.g_t[s][lo:hi], n),
-                             *fused.address(st.c_t[s][lo:hi], n), *fused.address(st.c_t[s + 1][lo:hi], n),
-                             *fused.address(st.tanh_t[s][lo:hi], n), *fused.address(h, n))
-
-
-def _fused_backward(kernels, cell: str, s: int, g: _BucketGradient, lo: int, hi: int, a: torch.Tensor,
-                    d_a: torch.Tensor, d_h: torch.Tensor, n: int) -> None:
-    """:func:`_gates_backward` in one pass."""
-    st, paths, w = g.st, hi - lo, g.st.bucket.units
-    if cell == "gru":
-        kernels.gru_backward(paths, w, n, *fused.address(a, n), *fused.address(st.h_prev[s][lo:hi], n),
-                             *fused.address(d_h, n), *fused.address(d_a, n), *fused.address(g.d_hidden[s][lo:hi], n),
-                             int(s > 0))
-    else:
-        g.d_hidden[s][lo:hi].zero_()  # an LSTM's previous state gets its gradient through the weights only
-        kernels.lstm_backward(paths, w, n, *fused.address(a, n), *fused.address(st.g_t[s][lo:hi], n),
-                              *fused.address(st.c_t[s][lo:hi], n), *fused.address(st.tanh_t[s][lo:hi], n),
-                              *fused.address(d_h, n), *fused.address(g.d_c[lo:hi], n), *fused.address(d_a, n))
