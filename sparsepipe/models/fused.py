@@ -112,7 +112,7 @@ ROW relu_backward_row(long N, C a, C dh, R da) { for (long n = 0; n < N; n++) da
    what another path of that step writes (layers are read at delay >= 1; the embedding at delay 0 is written before
    the first step), so the order of paths changes nothing but float rounding against torch's batched ops. */
 enum { B_P, B_W, B_S, B_I, B_R, B_HROW, B_LEVELS, B_GATHER, B_ROUTE_OUT, B_ROUTE, B_WEIGHTS, B_BIAS, B_XH, B_A, B_G,
-       B_C, B_T, B_DA, B_DWT, B_DB, B_DC, BUCKET_FIELDS };
+       B_C, B_T, B_DA, B_DWT, B_DB, B_DC, B_UNITS, B_FAN_IN, BUCKET_FIELDS };
 #define PTR(type, b, field) ((type *)(b)[field])
 
 static void active(const long *levels, long P, long s, long length, long *lo, long *hi) {
@@ -123,29 +123,40 @@ static void active(const long *levels, long P, long s, long length, long *lo, lo
     *lo = a; *hi = b;
 }
 
-/* a (M x N) = bias (M) + W (M x S) . x (S x N), four rows at a time so each row of x is read once per four */
-ROW gemm_bias(long M, long S, long N, const float *restrict W, const float *restrict B, const float *restrict x,
+/* A path's real rows and columns within its bucket's padded block: gate g's rows g*w .. g*w + units - 1, and the
+   columns 0 .. fan_in - 1 (its inputs) and I .. I + units - 1 (its previous state). Padding holds zeros in the plain
+   path; here it is skipped, so a path costs its own size, whatever the widest path of its bucket. */
+typedef struct { long gates, w, units, fan_in, I, S; } Shape;
+#define FOR_COLUMNS(sh, k, ...) \
+    for (long k = 0; k < (sh).fan_in; k++) __VA_ARGS__ \
+    for (long k = (sh).I; k < (sh).I + (sh).units; k++) __VA_ARGS__
+
+/* a = bias + W . x on the real rows, four at a time so each row of x is read once per four */
+ROW gemm_bias(Shape sh, long N, const float *restrict W, const float *restrict B, const float *restrict x,
               float *restrict a) {
-    long r = 0;
-    for (; r + 4 <= M; r += 4) {
-        float *a0 = a + r * N, *a1 = a0 + N, *a2 = a1 + N, *a3 = a2 + N;
-        for (long n = 0; n < N; n++) { a0[n] = B[r]; a1[n] = B[r + 1]; a2[n] = B[r + 2]; a3[n] = B[r + 3]; }
-        for (long k = 0; k < S; k++) {
-            const float *xk = x + k * N;
-            float w0 = W[r * S + k], w1 = W[(r + 1) * S + k], w2 = W[(r + 2) * S + k], w3 = W[(r + 3) * S + k];
-            for (long n = 0; n < N; n++) {
-                float v = xk[n];
-                a0[n] += w0 * v; a1[n] += w1 * v; a2[n] += w2 * v; a3[n] += w3 * v;
-            }
+    long S = sh.S;
+    for (long g = 0; g < sh.gates; g++) {
+        long r = g * sh.w, end = r + sh.units;
+        for (; r + 4 <= end; r += 4) {
+            float *a0 = a + r * N, *a1 = a0 + N, *a2 = a1 + N, *a3 = a2 + N;
+            for (long n = 0; n < N; n++) { a0[n] = B[r]; a1[n] = B[r + 1]; a2[n] = B[r + 2]; a3[n] = B[r + 3]; }
+            FOR_COLUMNS(sh, k, {
+                const float *xk = x + k * N;
+                float w0 = W[r * S + k], w1 = W[(r + 1) * S + k], w2 = W[(r + 2) * S + k], w3 = W[(r + 3) * S + k];
+                for (long n = 0; n < N; n++) {
+                    float v = xk[n];
+                    a0[n] += w0 * v; a1[n] += w1 * v; a2[n] += w2 * v; a3[n] += w3 * v;
+                }
+            })
         }
-    }
-    for (; r < M; r++) {
-        float *ar = a + r * N;
-        for (long n = 0; n < N; n++) ar[n] = B[r];
-        for (long k = 0; k < S; k++) {
-            const float *xk = x + k * N;
-            float wv = W[r * S + k];
-            for (long n = 0; n < N; n++) ar[n] += wv * xk[n];
+        for (; r < end; r++) {
+            float *ar = a + r * N;
+            for (long n = 0; n < N; n++) ar[n] = B[r];
+            FOR_COLUMNS(sh, k, {
+                const float *xk = x + k * N;
+                float wv = W[r * S + k];
+                for (long n = 0; n < N; n++) ar[n] += wv * xk[n];
+            })
         }
     }
 }
@@ -154,41 +165,51 @@ ROW add_row(long N, R dst, C src) { for (long n = 0; n < N; n++) dst[n] += src[n
 ROW copy_row(long N, R dst, C src) { for (long n = 0; n < N; n++) dst[n] = src[n]; }
 ROW zero_row(long N, R dst) { for (long n = 0; n < N; n++) dst[n] = 0.0f; }
 
-/* dWt (S x M) += x (S x N) . d (M x N)^T and dB (M) += sum over n of d; dx_k = sum_r W[r, k] d_r added onto the
-   rows x was gathered from (dwin + gather[k] * N) */
-ROW weights_backward(long M, long S, long N, const float *restrict W, const float *restrict x,
-                     const float *restrict d, float *restrict dWt, float *restrict dB, float *restrict dwin,
-                     const long *restrict gather) {
-    for (long r = 0; r < M; r++) {
-        float sum = 0.0f;
-        for (long n = 0; n < N; n++) sum += d[r * N + n];
-        dB[r] += sum;
-    }
-    for (long k = 0; k < S; k++) {
+/* On the real rows and columns: dWt (S x M, M = gates * w) += x . d^T, dB += sum over n of d, and
+   dx_k = sum_r W[r, k] d_r added onto the rows x was gathered from (dwin + gather[k] * N) */
+ROW weights_backward(Shape sh, long N, const float *restrict W, const float *restrict x, const float *restrict d,
+                     float *restrict dWt, float *restrict dB, float *restrict dwin, const long *restrict gather) {
+    long S = sh.S, M = sh.gates * sh.w;
+    for (long g = 0; g < sh.gates; g++)
+        for (long r = g * sh.w; r < g * sh.w + sh.units; r++) {
+            float sum = 0.0f;
+            for (long n = 0; n < N; n++) sum += d[r * N + n];
+            dB[r] += sum;
+        }
+    FOR_COLUMNS(sh, k, {
         const float *xk = x + k * N;
-        for (long r = 0; r < M; r++) {
-            const float *dr = d + r * N;
-            float dot = 0.0f;
-            for (long n = 0; n < N; n++) dot += xk[n] * dr[n];
-            dWt[k * M + r] += dot;
-        }
         float *target = dwin + gather[k] * N;
-        long r = 0;
-        for (; r + 4 <= M; r += 4) {
-            const float *d0 = d + r * N, *d1 = d0 + N, *d2 = d1 + N, *d3 = d2 + N;
-            float w0 = W[r * S + k], w1 = W[(r + 1) * S + k], w2 = W[(r + 2) * S + k], w3 = W[(r + 3) * S + k];
-            for (long n = 0; n < N; n++) target[n] += w0 * d0[n] + w1 * d1[n] + w2 * d2[n] + w3 * d3[n];
+        for (long g = 0; g < sh.gates; g++) {
+            long r = g * sh.w, end = r + sh.units;
+            for (long q = r; q < end; q++) {
+                const float *dq = d + q * N;
+                float dot = 0.0f;
+                for (long n = 0; n < N; n++) dot += xk[n] * dq[n];
+                dWt[k * M + q] += dot;
+            }
+            for (; r + 4 <= end; r += 4) {
+                const float *d0 = d + r * N, *d1 = d0 + N, *d2 = d1 + N, *d3 = d2 + N;
+                float w0 = W[r * S + k], w1 = W[(r + 1) * S + k], w2 = W[(r + 2) * S + k], w3 = W[(r + 3) * S + k];
+                for (long n = 0; n < N; n++) target[n] += w0 * d0[n] + w1 * d1[n] + w2 * d2[n] + w3 * d3[n];
+            }
+            for (; r < end; r++) {
+                const float *dr = d + r * N;
+                float wv = W[r * S + k];
+                for (long n = 0; n < N; n++) target[n] += wv * dr[n];
+            }
         }
-        for (; r < M; r++) {
-            const float *dr = d + r * N;
-            float wv = W[r * S + k];
-            for (long n = 0; n < N; n++) target[n] += wv * dr[n];
-        }
-    }
+    })
+}
+
+/* bucket k's path q: its real shape (units and fan-in of its own, within the bucket's padded block) */
+static Shape shape_of(const long *b, long q) {
+    Shape sh = {b[B_R] / b[B_W], b[B_W], PTR(const long, b, B_UNITS)[q], PTR(const long, b, B_FAN_IN)[q], b[B_I],
+                b[B_S]};
+    return sh;
 }
 
 /* cell: 0 GRU, 1 LSTM, 2 RNN-tanh, 3 RNN-ReLU. out: (window + steps) x rows x N, step s's rows at
-   out + (window + s) * rows * N. */
+   out + (window + s) * rows * N. Padded units are skipped: never computed, never added anywhere. */
 void wavefront_forward(long cell, long steps, long length, long N, long rows, long window, float *out, long buckets,
                        const long *spec) {
     for (long s = 0; s < steps; s++) {
@@ -199,14 +220,15 @@ void wavefront_forward(long cell, long steps, long length, long N, long rows, lo
             long P = b[B_P], w = b[B_W], S = b[B_S], I = b[B_I], Rr = b[B_R], lo, hi;
             active(PTR(const long, b, B_LEVELS), P, s, length, &lo, &hi);
             for (long q = lo; q < hi; q++) {
+                Shape sh = shape_of(b, q);
                 const long *gather = PTR(const long, b, B_GATHER) + q * S;
                 float *xh = PTR(float, b, B_XH) + (s * P + q) * S * N;
                 float *a = PTR(float, b, B_A) + (s * P + q) * Rr * N;
                 float *h = cur + (b[B_HROW] + q * w) * N;
-                for (long j = 0; j < S; j++) copy_row(N, xh + j * N, win + gather[j] * N);
-                gemm_bias(Rr, S, N, PTR(const float, b, B_WEIGHTS) + q * Rr * S, PTR(const float, b, B_BIAS) + q * Rr,
+                FOR_COLUMNS(sh, j, { copy_row(N, xh + j * N, win + gather[j] * N); })
+                gemm_bias(sh, N, PTR(const float, b, B_WEIGHTS) + q * Rr * S, PTR(const float, b, B_BIAS) + q * Rr,
                           xh, a);
-                for (long u = 0; u < w; u++) {
+                for (long u = 0; u < sh.units; u++) {
                     float *r = a + u * N;
                     if (cell == 0) {
                         gru_forward_row(N, r, r + w * N, r + 2 * w * N, r + 3 * w * N, xh + (I + u) * N, h + u * N);
@@ -222,7 +244,7 @@ void wavefront_forward(long cell, long steps, long length, long N, long rows, lo
                     }
                 }
                 const long *route_out = PTR(const long, b, B_ROUTE_OUT) + q * w;
-                for (long u = 0; u < w; u++) add_row(N, cur + route_out[u] * N, h + u * N);
+                for (long u = 0; u < sh.units; u++) add_row(N, cur + route_out[u] * N, h + u * N);
             }
         }
     }
@@ -239,14 +261,15 @@ void wavefront_backward(long cell, long steps, long length, long N, long rows, l
             long P = b[B_P], w = b[B_W], S = b[B_S], I = b[B_I], Rr = b[B_R], lo, hi;
             active(PTR(const long, b, B_LEVELS), P, s, length, &lo, &hi);
             for (long q = lo; q < hi; q++) {
+                Shape sh = shape_of(b, q);
                 float *dh = dcur + (b[B_HROW] + q * w) * N;
                 float *dprev = d_out + ((window - 1 + s) * rows + b[B_HROW] + q * w) * N;
                 const long *route = PTR(const long, b, B_ROUTE) + q * w;
                 const float *xh = PTR(const float, b, B_XH) + (s * P + q) * S * N;
                 const float *a = PTR(const float, b, B_A) + (s * P + q) * Rr * N;
                 float *da = PTR(float, b, B_DA) + (s * P + q) * Rr * N;
-                for (long u = 0; u < w; u++) add_row(N, dh + u * N, dcur + route[u] * N);
-                for (long u = 0; u < w; u++) {
+                for (long u = 0; u < sh.units; u++) add_row(N, dh + u * N, dcur + route[u] * N);
+                for (long u = 0; u < sh.units; u++) {
                     const float *r = a + u * N;
                     float *d = da + u * N;
                     if (cell == 0) {
@@ -264,7 +287,7 @@ void wavefront_backward(long cell, long steps, long length, long N, long rows, l
                                           d + 3 * w * N);
                     }
                 }
-                weights_backward(Rr, S, N, PTR(const float, b, B_WEIGHTS) + q * Rr * S, xh, da,
+                weights_backward(sh, N, PTR(const float, b, B_WEIGHTS) + q * Rr * S, xh, da,
                                  PTR(float, b, B_DWT) + q * S * Rr, PTR(float, b, B_DB) + q * Rr, dwin,
                                  PTR(const long, b, B_GATHER) + q * S);
             }
@@ -273,7 +296,7 @@ void wavefront_backward(long cell, long steps, long length, long N, long rows, l
 }
 """
 
-BUCKET_FIELDS = 21  # the C enum's count: one row of longs per bucket (see wavefront_forward)
+BUCKET_FIELDS = 23  # the C enum's count: one row of longs per bucket (see wavefront_forward)
 
 _ENTRY_POINTS = ("wavefront_forward", "wavefront_backward")  # (8 longs, then the bucket spec), see the C source
 
@@ -372,4 +395,5 @@ def bucket_spec(states: list, grads: list | None = None) -> ctypes.Array:
                                    st.acts, lstm[1], lstm[0], lstm[2]))]
         values += [_pointer(x) for x in ((g.d_acts, g.d_weights_t, g.d_bias, g.d_c) if g is not None
                                           else (None,) * 4)]
+        values += [_pointer(b.path_units), _pointer(b.path_inputs)]
     return (ctypes.c_long * len(values))(*values)

@@ -118,6 +118,11 @@ class _Bucket(nn.Module):
             gather[q, i_max:] = (window - 1) * rows + hidden_row + q * w + torch.arange(w)
             route[q, : sizes[p]] = plan.starts[targets[p]] + torch.arange(sizes[p])
         self.register_buffer("level_index", torch.tensor(self.levels, dtype=torch.long), persistent=False)
+        # each path's own units and inputs (the C path skips the padding, sparsepipe.models.fused)
+        self.register_buffer("path_units", torch.tensor([sizes[p] for p in index], dtype=torch.long),
+                             persistent=False)
+        self.register_buffer("path_inputs", torch.tensor([fan_in[p] for p in index], dtype=torch.long),
+                             persistent=False)
         self.register_buffer("gather", gather.reshape(-1), persistent=False)
         self.register_buffer("route", route.reshape(-1), persistent=False)
         # forward scatter: padded units (exactly zero) add onto row 0, so the scatter stays within the output rows
