@@ -278,10 +278,16 @@ class _BucketState:
     """One bucket's per-step views of the forward buffers."""
 
     def __init__(self, bucket: _Bucket, cell: str, out: torch.Tensor, window: int, steps: int, weights: torch.Tensor,
-                 bias: torch.Tensor, gathered: torch.Tensor, acts: torch.Tensor, lstm: list[torch.Tensor]):
+                 bias: torch.Tensor, gathered: torch.Tensor, acts: torch.Tensor, lstm: list[torch.Tensor],
+                 views: bool = True):
         p, w, i_max, n = bucket.paths, bucket.units, bucket.inputs, out.shape[-1]
         self.bucket, self.weights, self.bias = bucket, weights, bias
         self.gathered, self.acts, self.lstm = gathered, acts, lstm
+        if cell == "lstm":  # a path's cell state before its first step (idle paths never write theirs)
+            for level, first, stop in bucket.level_runs:
+                lstm[0][level, first:stop].zero_()
+        if not views:  # the C path reads the buffers whole (sparsepipe.models.fused.bucket_spec)
+            return
         self.gather = bucket.gather.view(p, -1)
         self.route_out, self.route = bucket.route_out.view(p, w), bucket.route.view(p, w)
         self.hidden = out[window:, bucket.hidden_row : bucket.hidden_row + p * w].view(steps, p, w, n)
@@ -289,9 +295,7 @@ class _BucketState:
         self.xh_t, (self.h_prev,) = gathered.unbind(0), _steps(gathered, (i_max, i_max + w))
         self.acts_t = acts.unbind(0)
         self.blocks = _steps(acts, *((k * w, (k + 1) * w) for k in range(4)), (0, 2 * w))
-        if cell == "lstm":  # a path's cell state before its first step (idle paths never write theirs)
-            for level, first, stop in bucket.level_runs:
-                lstm[0][level, first:stop].zero_()
+        if cell == "lstm":
             self.c_t, self.g_t, self.tanh_t = (x.unbind(0) for x in lstm)
 
 
@@ -319,21 +323,21 @@ class _WavefrontFunction(torch.autograd.Function):
                 out[window + level - 1, b.hidden_row + first * b.units : b.hidden_row + stop * b.units].zero_()
         out[window : window + min(length, steps), plan.outputs : plan.hidden_row] = embedded[:steps]
         out[window + length :, plan.outputs : plan.hidden_row].zero_()
-        # the rows step s gathers from: the K + 1 newest steps, as (rows * (K + 1), N) views
-        windows = out.view(-1, n).unfold(0, (window + 1) * rows, rows).transpose(1, 2).unbind(0)
-        outputs_t = out[window:, : plan.outputs].unbind(0)
         per = 5 if cell == "lstm" else 2
         weight_parts = weights.split([b.weight_size for b in plan.buckets])
         bias_parts = bias.split([b.bias_size for b in plan.buckets])
+        kernels = fused.kernels_for(cell, embedded)
         states = [_BucketState(b, cell, out, window, steps, wp.view(b.paths, b.packed_rows, b.span),
                                bp.view(b.paths, b.packed_rows, 1), *views[k * per : k * per + 2],
-                               views[k * per + 2 : (k + 1) * per])
+                               views[k * per + 2 : (k + 1) * per], views=kernels is None)
                   for k, (b, wp, bp) in enumerate(zip(plan.buckets, weight_parts, bias_parts, strict=True))]
-        kernels = fused.kernels_for(cell, embedded)
         if kernels is not None:  # every step of every bucket in one C call (sparsepipe.models.fused)
             kernels.wavefront_forward(fused.CELLS[cell], steps, length, n, rows, window, out.data_ptr(), len(states),
                                       fused.bucket_spec(states))
         else:
+            # the rows step s gathers from: the K + 1 newest steps, as (rows * (K + 1), N) views
+            windows = out.view(-1, n).unfold(0, (window + 1) * rows, rows).transpose(1, 2).unbind(0)
+            outputs_t = out[window:, : plan.outputs].unbind(0)
             for s in range(steps):
                 for st in states:
                     lo, hi = st.bucket.active(s, length)
@@ -366,13 +370,14 @@ class _WavefrontFunction(torch.autograd.Function):
             for level, first, stop in b.level_runs:
                 d_out[window + level + length - 1,
                       b.hidden_row + first * b.units : b.hidden_row + stop * b.units].zero_()
-        d_windows = d_out.view(-1, n).unfold(0, (window + 1) * rows, rows).transpose(1, 2).unbind(0)
-        d_rows = d_out[window:].unbind(0)
-        grads = [_BucketGradient(st, cell, d_out, d, window, steps) for st, d in zip(states, d_acts, strict=True)]
+        grads = [_BucketGradient(st, cell, d_out, d, window, steps, views=ctx.kernels is None)
+                 for st, d in zip(states, d_acts, strict=True)]
         if ctx.kernels is not None:
             ctx.kernels.wavefront_backward(fused.CELLS[cell], steps, length, n, rows, window, d_out.data_ptr(),
                                            len(grads), fused.bucket_spec(states, grads))
         else:
+            d_windows = d_out.view(-1, n).unfold(0, (window + 1) * rows, rows).transpose(1, 2).unbind(0)
+            d_rows = d_out[window:].unbind(0)
             for s in range(steps - 1, -1, -1):
                 for g in grads:
                     lo, hi = g.st.bucket.active(s, length)
@@ -426,17 +431,20 @@ class _BucketGradient:
     """One bucket's gradient buffers and views for the backward."""
 
     def __init__(self, st: _BucketState, cell: str, d_out: torch.Tensor, d_acts: torch.Tensor, window: int,
-                 steps: int):
+                 steps: int, views: bool = True):
         b = st.bucket
         p, w, n = b.paths, b.units, d_out.shape[-1]
-        self.st, self.d_acts, self.d_acts_t = st, d_acts, d_acts.unbind(0)
-        self.d_hidden = d_out[window - 1 : -1, b.hidden_row : b.hidden_row + p * w].view(steps, p, w, n).unbind(0)
-        self.d_last = d_out[window + steps - 1, b.hidden_row : b.hidden_row + p * w].view(p, w, n)
+        self.st, self.d_acts = st, d_acts
         self.d_weights_t = d_out.new_zeros(p, b.span, b.packed_rows)  # transposed: the faster bmm layout here
         self.d_bias = d_out.new_zeros(p, b.packed_rows)
+        self.d_c = d_out.new_zeros(p, w, n) if cell == "lstm" else None
+        if not views:  # the C path reads the buffers whole
+            return
+        self.d_acts_t = d_acts.unbind(0)
+        self.d_hidden = d_out[window - 1 : -1, b.hidden_row : b.hidden_row + p * w].view(steps, p, w, n).unbind(0)
+        self.d_last = d_out[window + steps - 1, b.hidden_row : b.hidden_row + p * w].view(p, w, n)
         self.weights_t = st.weights.transpose(1, 2)
         self.d_blocks = _steps(d_acts, *((k * w, (k + 1) * w) for k in range(4)))
-        self.d_c = d_out.new_zeros(p, w, n) if cell == "lstm" else None
 
 
 def _cell_backward(cell: str, s: int, g: _BucketGradient, lo: int, hi: int, d_window_rows: torch.Tensor,
