@@ -5,7 +5,8 @@ like the paper's (configs/paper-rnn.yaml's reber settings). Both sides train the
 batches (length-bucketed, 128 strings) with the same loss and fused Adam; the kernel mode is switched between rounds
 (``sparsepipe.models.fused.use``), so both sides see the same process, memory and machine load. Prints seconds per
 training batch, best of ``--rounds``, and the speed-up. The compile (once per machine, cached) is not timed here:
-it is printed apart.
+it is printed apart. Each cell's line ends with the rate of the matrix products alone (:func:`matrix_flops`), to
+hold against the core's peak.
 """
 
 from __future__ import annotations
@@ -25,6 +26,17 @@ from population_speed import BATCH, models  # noqa: E402
 
 from sparsepipe.models import fused  # noqa: E402
 from sparsepipe.populations import population_of  # noqa: E402
+
+
+def matrix_flops(population: torch.nn.Module, batches: list[tuple[torch.Tensor, ...]]) -> float:
+    """Floating-point operations of the batches' matrix products, counted on each path's own (unpadded) size: every
+    path is active for the batch's T steps, and a step costs 2 x rows x columns x N forward (the pre-activations)
+    and twice that backward (the weight gradient and the gradient onto the gathered rows). Against the seconds per
+    batch this gives a lower bound of the arithmetic rate (the gates' elementwise math is not counted)."""
+    per_string_step = sum(int(((b.packed_rows // b.units) * units * (units + inputs)).sum())
+                          for b in population.wavefront.buckets
+                          for units, inputs in [(b.path_units, b.path_inputs)])
+    return sum(6.0 * per_string_step * tokens.shape[0] * tokens.shape[1] for tokens, _, _ in batches)
 
 
 def main() -> None:
@@ -57,8 +69,9 @@ def main() -> None:
                 fused.use(mode)
                 times[mode].append(round_seconds())
         plain, quick = min(times["plain"]), min(times["auto"])
+        rate = matrix_flops(population, batches) / len(batches) / quick / 1e9
         print(f"{cell:5s} plain {plain:.3f} s/batch, fused {quick:.3f} s/batch (best of {args.rounds}): "
-              f"{plain / quick:.2f}x", flush=True)
+              f"{plain / quick:.2f}x; the fused batch's matrix products alone at {rate:.1f} GFLOP/s", flush=True)
     fused.use("auto")
 
 

@@ -102,6 +102,9 @@ CONFIG_CASES: list[tuple[str, Any, str]] = [
      "nas.generators.barabasi_albert.count: not a setting of the search"),
     ("nas unknown generator", {"nas": {"generators": {"erdos": {"nodes": [8]}}}}, "nas/generators"),
     ("nas task", {"nas": {"tasks": ["ffn_imagenet"]}}, "nas/tasks/0: 'ffn_imagenet'"),
+    ("reuse path missing", {"structure": {"reuse": ["nowhere"]}}, "structure.reuse: nowhere: no such file or folder"),
+    ("reuse not parquet", {"structure": {"reuse": ["my.yaml"]}},
+     "structure.reuse: my.yaml: expected a Parquet run table (.parquet) or a folder of them"),
 ]
 
 
