@@ -229,7 +229,9 @@ def archive_runs(results: str, into: str) -> None:
 
 
 def _provenance() -> str:
-    """The commit the code ran at (when it runs from a git checkout) and the machine, for the archive's log."""
+    """The commit of the code archiving (when it runs from a git checkout; the code that trained may be older, and
+    a note in PROVENANCE.md should say so), the CPU and torch, for the archive's log."""
+    import os
     import platform
     import subprocess
 
@@ -238,7 +240,12 @@ def _provenance() -> str:
                                 cwd=Path(__file__).parent, check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown commit"
-    return f"commit {commit}, {platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.machine()
+    return f"archived at commit {commit}; {cpu}, {os.cpu_count()} cores; torch {torch.__version__}"
 
 
 def register(add: Callable[..., argparse.ArgumentParser]) -> None:
