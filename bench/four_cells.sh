@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The structure study on the paper's task for the named cells: every cell's shards in one Snakemake call (so a core
-# freed by one shard starts the next), the first named cell's shards first, then the predictors and their tables.
+# freed by one shard starts the next), the first named cell's shards first, then each cell's predictors.
 # Usage: bash bench/four_cells.sh [OVERLAY ...] [-- CELL ...]
 #   overlays on configs/paper-rnn.yaml (default configs/paper-rnn-four-cells.yaml); cells: default the overlays'
 #   structure.cells. DRY_RUN=1 prints the jobs instead of running them.
@@ -29,5 +29,7 @@ run() { snakemake --cores all ${DRY_RUN:+--dry-run --quiet} --configfile configs
 start=$(date +%s)
 run --prioritize "${first[@]}" -- "${targets[@]}"
 echo "four_cells: ${cells[*]} trained in $(( $(date +%s) - start )) s" >&2
-list=$(printf '"%s",' "${cells[@]}")
-run --config "structure={\"cells\": [${list%,}]}" -- "$results/predict/scores.parquet"
+# the named cells' predictor tables only (predict/scores.parquet would also pull in the config's pruning study)
+mapfile -t scores < <(for cell in "${cells[@]}"; do echo "$results/predict/families/rnn_$cell/scores.parquet"; done)
+list=$(printf '"%s",' "${cells[@]}")  # and the runs table of the named cells only
+run --config "structure={\"cells\": [${list%,}]}" -- "${scores[@]}"
