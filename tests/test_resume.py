@@ -31,7 +31,7 @@ def _shard(graphs_table, out, settings, trained, die_after=None, monkeypatch=Non
 
     monkeypatch.setattr(stages.structure.populations, "train", train)
     stages.structure._train_shard(graphs_table, 0, settings, "barabasi_albert", "rnn_gru", out, lambda row: None,
-                                  (), (), None, None)
+                                  (), (), None, torch.device("cpu"))
 
 
 def test_a_shard_resumes_its_own_partial_and_starts_fresh_after_a_settings_change(tmp_path, graphs_table, caplog,
