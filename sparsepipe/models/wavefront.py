@@ -25,6 +25,11 @@ The backward is written by hand (back-propagation through time over the same buf
 scatters) because autograd's bookkeeping of ~15 small ops per step costs several times their arithmetic here. The
 paths stay ordinary single-layer ``nn.GRU``/``nn.LSTM``/``nn.RNN`` modules that carry torch.nn.utils.prune masks;
 :meth:`Wavefront.pack` reads their (masked) weights differentiably, so gradients reach ``weight_ih_l0_orig`` etc.
+
+On the CPU the steps' loop runs in C by default (:mod:`sparsepipe.models.fused`: one call for the forward, one for
+the backward, on these same buffers, each path at its own size); the torch loop below is the plain path, kept for
+GPUs, float64, machines without a C compiler and ``populations.kernels: plain``, and as the reference the C path
+is tested against.
 """
 
 from __future__ import annotations
