@@ -1,4 +1,4 @@
-"""Fused gate kernels against the plain torch ops: `python bench/fused_kernels.py [--cells gru lstm] [--members 25]`.
+"""The C wavefront against the plain torch ops: `python bench/fused_kernels.py [--cells gru lstm] [--members 25]`.
 
 One process, one thread, one population of paper-drawn graphs (bench/population_speed.py's draw) on strings drawn
 like the paper's (configs/paper-rnn.yaml's reber settings). Both sides train the same population on the same
