@@ -360,7 +360,7 @@ def library() -> ctypes.CDLL | None:
         try:
             _state["library"] = _compile()
         except OSError as error:
-            log.warning("fused gate kernels unavailable, using the plain path: %s", error)
+            log.warning("C wavefront unavailable, using the plain torch path: %s", error)
     return _state["library"]  # type: ignore[return-value]
 
 
