@@ -47,10 +47,12 @@ def test_the_test_populations_have_padded_paths():
 
 
 def _train(cell: str, mode: str, steps: int = 6) -> tuple[list[float], list[torch.Tensor]]:
-    """Losses of ``steps`` Adam steps and the final parameters, with the kernels in ``mode``."""
+    """Losses of ``steps`` SGD steps and the final parameters, with the kernels in ``mode``. SGD, not Adam: Adam's
+    first step is lr * g / (|g| + eps), so a gradient of ~1e-8 (an idle unit's bias) turns float rounding into a
+    tenth of a step; SGD moves parameters by what the gradients differ, which is what is compared."""
     fused.use(mode)
     population = _population(cell)
-    optimizer = torch.optim.Adam(population.parameters(), lr=0.01)
+    optimizer = torch.optim.SGD(population.parameters(), lr=0.5)
     split = tensors_of(generate_reber(256, 2, 16, seed=5), "train")
     losses = []
     for step, (tokens, lengths, labels) in enumerate(bucketed_batches(
@@ -72,8 +74,8 @@ def test_the_fused_kernels_train_like_the_plain_path(cell, kernels_mode):
     plain, plain_params = _train(cell, "plain")
     quick, quick_params = _train(cell, "auto")
     assert len(plain) == 6 and quick == pytest.approx(plain, rel=1e-5, abs=1e-6)
-    for a, b in zip(plain_params, quick_params, strict=True):  # Adam's steps are 0.01: 1% of one step
-        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-4)
+    for a, b in zip(plain_params, quick_params, strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
     # and the fused path really ran: gradients differ at float rounding, not bit for bit
     assert any(not torch.equal(a, b) for a, b in zip(plain_params, quick_params, strict=True))
 

@@ -4,11 +4,13 @@ After populations, a wavefront's time on the CPU went to per-step overhead, not 
 bucket ran ~15 torch ops forward and ~20 backward (a gather, a batched matrix product whose bias is first copied
 into the output, the gates' elementwise passes, scatters, sums), each a separate pass over MB-sized tensors plus
 ~5-10 us of dispatch and view bookkeeping. Here one C function runs the whole forward of a batch, and one the
-whole backward: per step, per bucket, per active path, it gathers the path's inputs and previous state, multiplies
-by the path's ``[W_ih | W_hh]`` (bias included), applies the cell's gates (GRU, LSTM, RNN-tanh, RNN-ReLU) and adds
-the new state onto its layer; the backward mirrors it (gate gradients, weight and bias gradients, the gathered
-rows' gradients scattered back). The buffers and their layout are the plain path's (:mod:`~.wavefront`), so the
-two paths can be compared value by value.
+whole backward: per step, per bucket, per active path, it multiplies the path's inputs and previous state by its
+``[W_ih | W_hh]`` (bias included), applies the cell's gates (GRU, LSTM, RNN-tanh, RNN-ReLU) and adds the new state
+onto its layer; the backward mirrors it (gate gradients, weight and bias gradients, the input rows' gradients
+scattered back). The inputs are read where they lie in the step rows, through the path's gather indices, in both
+directions: the plain path copies them into a gathered block first, which the C path neither fills nor allocates
+(measured: 5-25% of a batch, the most for the cheap RNN cells). The other buffers and their layout are the plain
+path's (:mod:`~.wavefront`), so the two paths can be compared value by value.
 
 The C source below is compiled once by the system's C compiler (``cc``, ``-O3 -ffast-math``: vectorised ``expf``)
 into a shared library cached under ``$SPARSEPIPE_CACHE`` (default ``~/.cache/sparsepipe``), keyed by the source,
@@ -111,7 +113,7 @@ ROW relu_backward_row(long N, C a, C dh, R da) { for (long n = 0; n < N; n++) da
    the active paths (levels sorted: level <= s < level + length) one after another. Within a step no path reads
    what another path of that step writes (layers are read at delay >= 1; the embedding at delay 0 is written before
    the first step), so the order of paths changes nothing but float rounding against torch's batched ops. */
-enum { B_P, B_W, B_S, B_I, B_R, B_HROW, B_LEVELS, B_GATHER, B_ROUTE_OUT, B_ROUTE, B_WEIGHTS, B_BIAS, B_XH, B_A, B_G,
+enum { B_P, B_W, B_S, B_I, B_R, B_HROW, B_LEVELS, B_GATHER, B_ROUTE_OUT, B_ROUTE, B_WEIGHTS, B_BIAS, B_A, B_G,
        B_C, B_T, B_DA, B_DWT, B_DB, B_DC, B_UNITS, B_FAN_IN, BUCKET_FIELDS };
 #define PTR(type, b, field) ((type *)(b)[field])
 
@@ -131,8 +133,9 @@ typedef struct { long gates, w, units, fan_in, I, S; } Shape;
     for (long k = 0; k < (sh).fan_in; k++) __VA_ARGS__ \
     for (long k = (sh).I; k < (sh).I + (sh).units; k++) __VA_ARGS__
 
-/* a = bias + W . x on the real rows, four at a time so each row of x is read once per four */
-ROW gemm_bias(Shape sh, long N, const float *restrict W, const float *restrict B, const float *restrict x,
+/* a = bias + W . x on the real rows, four at a time so each row of x is read once per four. x[k]: column k's
+   row, read where the step rows hold it (win + gather[k] * N) instead of copied into a gathered block first */
+ROW gemm_bias(Shape sh, long N, const float *restrict W, const float *restrict B, const float *const *restrict x,
               float *restrict a) {
     long S = sh.S;
     for (long g = 0; g < sh.gates; g++) {
@@ -141,7 +144,7 @@ ROW gemm_bias(Shape sh, long N, const float *restrict W, const float *restrict B
             float *a0 = a + r * N, *a1 = a0 + N, *a2 = a1 + N, *a3 = a2 + N;
             for (long n = 0; n < N; n++) { a0[n] = B[r]; a1[n] = B[r + 1]; a2[n] = B[r + 2]; a3[n] = B[r + 3]; }
             FOR_COLUMNS(sh, k, {
-                const float *xk = x + k * N;
+                const float *xk = x[k];
                 float w0 = W[r * S + k], w1 = W[(r + 1) * S + k], w2 = W[(r + 2) * S + k], w3 = W[(r + 3) * S + k];
                 for (long n = 0; n < N; n++) {
                     float v = xk[n];
@@ -153,7 +156,7 @@ ROW gemm_bias(Shape sh, long N, const float *restrict W, const float *restrict B
             float *ar = a + r * N;
             for (long n = 0; n < N; n++) ar[n] = B[r];
             FOR_COLUMNS(sh, k, {
-                const float *xk = x + k * N;
+                const float *xk = x[k];
                 float wv = W[r * S + k];
                 for (long n = 0; n < N; n++) ar[n] += wv * xk[n];
             })
@@ -162,12 +165,11 @@ ROW gemm_bias(Shape sh, long N, const float *restrict W, const float *restrict B
 }
 
 ROW add_row(long N, R dst, C src) { for (long n = 0; n < N; n++) dst[n] += src[n]; }
-ROW copy_row(long N, R dst, C src) { for (long n = 0; n < N; n++) dst[n] = src[n]; }
 ROW zero_row(long N, R dst) { for (long n = 0; n < N; n++) dst[n] = 0.0f; }
 
 /* On the real rows and columns: dWt (S x M, M = gates * w) += x . d^T, dB += sum over n of d, and
    dx_k = sum_r W[r, k] d_r added onto the rows x was gathered from (dwin + gather[k] * N) */
-ROW weights_backward(Shape sh, long N, const float *restrict W, const float *restrict x, const float *restrict d,
+ROW weights_backward(Shape sh, long N, const float *restrict W, const float *const *restrict x, const float *restrict d,
                      float *restrict dWt, float *restrict dB, float *restrict dwin, const long *restrict gather) {
     long S = sh.S, M = sh.gates * sh.w;
     for (long g = 0; g < sh.gates; g++)
@@ -177,7 +179,7 @@ ROW weights_backward(Shape sh, long N, const float *restrict W, const float *res
             dB[r] += sum;
         }
     FOR_COLUMNS(sh, k, {
-        const float *xk = x + k * N;
+        const float *xk = x[k];
         float *target = dwin + gather[k] * N;
         for (long g = 0; g < sh.gates; g++) {
             long r = g * sh.w, end = r + sh.units;
@@ -222,16 +224,16 @@ void wavefront_forward(long cell, long steps, long length, long N, long rows, lo
             for (long q = lo; q < hi; q++) {
                 Shape sh = shape_of(b, q);
                 const long *gather = PTR(const long, b, B_GATHER) + q * S;
-                float *xh = PTR(float, b, B_XH) + (s * P + q) * S * N;
+                const float *xh[S];  /* the path's columns where they lie; padding columns are never read */
                 float *a = PTR(float, b, B_A) + (s * P + q) * Rr * N;
                 float *h = cur + (b[B_HROW] + q * w) * N;
-                FOR_COLUMNS(sh, j, { copy_row(N, xh + j * N, win + gather[j] * N); })
+                FOR_COLUMNS(sh, j, { xh[j] = win + gather[j] * N; })
                 gemm_bias(sh, N, PTR(const float, b, B_WEIGHTS) + q * Rr * S, PTR(const float, b, B_BIAS) + q * Rr,
                           xh, a);
                 for (long u = 0; u < sh.units; u++) {
                     float *r = a + u * N;
                     if (cell == 0) {
-                        gru_forward_row(N, r, r + w * N, r + 2 * w * N, r + 3 * w * N, xh + (I + u) * N, h + u * N);
+                        gru_forward_row(N, r, r + w * N, r + 2 * w * N, r + 3 * w * N, xh[I + u], h + u * N);
                     } else if (cell == 2) {
                         tanh_row(N, r, h + u * N);
                     } else if (cell == 3) {
@@ -250,10 +252,13 @@ void wavefront_forward(long cell, long steps, long length, long N, long rows, lo
     }
 }
 
-/* d_out: like out; on entry the outputs' gradients and the zeros the Python side wrote (see wavefront.py). */
-void wavefront_backward(long cell, long steps, long length, long N, long rows, long window, float *d_out,
-                        long buckets, const long *spec) {
+/* out: the forward's step rows, unchanged since (a step never writes rows an earlier step read), so a path's
+   inputs are read there again. d_out: like out; on entry the outputs' gradients and the zeros the Python side
+   wrote (see wavefront.py). */
+void wavefront_backward(long cell, long steps, long length, long N, long rows, long window, const float *out,
+                        float *d_out, long buckets, const long *spec) {
     for (long s = steps - 1; s >= 0; s--) {
+        const float *win = out + s * rows * N;
         float *dwin = d_out + s * rows * N;
         float *dcur = d_out + (window + s) * rows * N;
         for (long k = 0; k < buckets; k++) {
@@ -265,7 +270,9 @@ void wavefront_backward(long cell, long steps, long length, long N, long rows, l
                 float *dh = dcur + (b[B_HROW] + q * w) * N;
                 float *dprev = d_out + ((window - 1 + s) * rows + b[B_HROW] + q * w) * N;
                 const long *route = PTR(const long, b, B_ROUTE) + q * w;
-                const float *xh = PTR(const float, b, B_XH) + (s * P + q) * S * N;
+                const long *gather = PTR(const long, b, B_GATHER) + q * S;
+                const float *xh[S];
+                FOR_COLUMNS(sh, j, { xh[j] = win + gather[j] * N; })
                 const float *a = PTR(const float, b, B_A) + (s * P + q) * Rr * N;
                 float *da = PTR(float, b, B_DA) + (s * P + q) * Rr * N;
                 for (long u = 0; u < sh.units; u++) add_row(N, dh + u * N, dcur + route[u] * N);
@@ -273,7 +280,7 @@ void wavefront_backward(long cell, long steps, long length, long N, long rows, l
                     const float *r = a + u * N;
                     float *d = da + u * N;
                     if (cell == 0) {
-                        gru_backward_row(N, r, r + w * N, r + 2 * w * N, r + 3 * w * N, xh + (I + u) * N, dh + u * N,
+                        gru_backward_row(N, r, r + w * N, r + 2 * w * N, r + 3 * w * N, xh[I + u], dh + u * N,
                                          d, d + w * N, d + 2 * w * N, d + 3 * w * N, dprev + u * N, s > 0);
                     } else if (cell >= 2) {  /* the previous state's gradient comes through the weights only */
                         zero_row(N, dprev + u * N);
@@ -288,17 +295,17 @@ void wavefront_backward(long cell, long steps, long length, long N, long rows, l
                     }
                 }
                 weights_backward(sh, N, PTR(const float, b, B_WEIGHTS) + q * Rr * S, xh, da,
-                                 PTR(float, b, B_DWT) + q * S * Rr, PTR(float, b, B_DB) + q * Rr, dwin,
-                                 PTR(const long, b, B_GATHER) + q * S);
+                                 PTR(float, b, B_DWT) + q * S * Rr, PTR(float, b, B_DB) + q * Rr, dwin, gather);
             }
         }
     }
 }
 """
 
-BUCKET_FIELDS = 23  # the C enum's count: one row of longs per bucket (see wavefront_forward)
+BUCKET_FIELDS = 22  # the C enum's count: one row of longs per bucket (see wavefront_forward)
 
-_ENTRY_POINTS = ("wavefront_forward", "wavefront_backward")  # (8 longs, then the bucket spec), see the C source
+# the C entry points and their leading long arguments (sizes and buffer addresses; then the bucket spec)
+_ENTRY_POINTS = {"wavefront_forward": 8, "wavefront_backward": 9}
 
 _state: dict[str, object] = {"mode": os.environ.get("SPARSEPIPE_KERNELS", "auto"), "library": None, "tried": False}
 
@@ -343,11 +350,10 @@ def _compile() -> ctypes.CDLL:
                 raise OSError(f"{compiler} failed: {first}")
             os.replace(built, target)  # atomic: a concurrent job sees the whole library or none
     library = ctypes.CDLL(str(target))
-    for name in _ENTRY_POINTS:
+    for name, longs in _ENTRY_POINTS.items():
         function = getattr(library, name)
         function.restype = None
-        # sizes and the step buffer's address as longs, then the bucket spec (bucket_spec's array)
-        function.argtypes = [ctypes.c_long] * 8 + [ctypes.POINTER(ctypes.c_long)]
+        function.argtypes = [ctypes.c_long] * longs + [ctypes.POINTER(ctypes.c_long)]
     return library
 
 
@@ -391,7 +397,7 @@ def bucket_spec(states: list, grads: list | None = None) -> ctypes.Array:
         b, g = st.bucket, grads[k] if grads is not None else None
         lstm = st.lstm if len(st.lstm) == 3 else [None, None, None]  # c (steps + 1), tanh(g), tanh(c)
         values += [b.paths, b.units, b.span, b.inputs, b.packed_rows, b.hidden_row,
-                   *map(_pointer, (b.level_index, b.gather, b.route_out, b.route, st.weights, st.bias, st.gathered,
+                   *map(_pointer, (b.level_index, b.gather, b.route_out, b.route, st.weights, st.bias,
                                    st.acts, lstm[1], lstm[0], lstm[2]))]
         values += [_pointer(x) for x in ((g.d_acts, g.d_weights_t, g.d_bias, g.d_c) if g is not None
                                           else (None,) * 4)]

@@ -87,8 +87,9 @@ def packed_rows_of(cell: str, units: int) -> int:
 def workspace_bytes(cell: str, outputs: int, embedding: int, buckets: Sequence[tuple[int, int, int]], window: int,
                     batch: int, steps: int, element: int = 4) -> int:
     """Bytes one training batch takes: the forward block (step rows, gathered inputs, gate activations, LSTM cell
-    states), the backward block (row and gate gradients; the :class:`Workspace` gives it a block as large as the
-    largest it has served, the forward's) and the layer outputs handed to and back from autograd.
+    states; the C path reads the inputs in place and needs less, so this bounds it from above), the backward block
+    (row and gate gradients; the :class:`Workspace` gives it a block as large as the largest it has served, the
+    forward's) and the layer outputs handed to and back from autograd.
     ``buckets``: (paths, units, inputs) of each bucket."""
     rows = outputs + embedding + sum(p * w for p, w, _ in buckets) + 1
     forward = (window + steps) * rows
@@ -312,9 +313,10 @@ class _WavefrontFunction(torch.autograd.Function):
                 steps: int, backward: bool) -> torch.Tensor:
         length, _, n = embedded.shape
         window, rows, cell = plan.window, plan.rows, plan.cell
+        kernels = fused.kernels_for(cell, embedded)
         shapes = [(window + steps, rows, n)]
-        for b in plan.buckets:
-            shapes += [(steps, b.paths, b.span, n), (steps, b.paths, b.packed_rows, n)]
+        for b in plan.buckets:  # the C path reads a path's inputs in place: no gathered block
+            shapes += [(steps, b.paths, b.span, n) if kernels is None else (0,), (steps, b.paths, b.packed_rows, n)]
             if cell == "lstm":
                 shapes += [(steps + 1, b.paths, b.units, n), (steps, b.paths, b.units, n), (steps, b.paths, b.units, n)]
         block, (out, *views) = plan.workspace.take(shapes, embedded)
@@ -331,7 +333,6 @@ class _WavefrontFunction(torch.autograd.Function):
         per = 5 if cell == "lstm" else 2
         weight_parts = weights.split([b.weight_size for b in plan.buckets])
         bias_parts = bias.split([b.bias_size for b in plan.buckets])
-        kernels = fused.kernels_for(cell, embedded)
         states = [_BucketState(b, cell, out, window, steps, wp.view(b.paths, b.packed_rows, b.span),
                                bp.view(b.paths, b.packed_rows, 1), *views[k * per : k * per + 2],
                                views[k * per + 2 : (k + 1) * per], views=kernels is None)
@@ -352,7 +353,7 @@ class _WavefrontFunction(torch.autograd.Function):
         if not backward:
             plan.workspace.give(block)
             return result
-        ctx.plan, ctx.length, ctx.block, ctx.states, ctx.kernels = plan, length, block, states, kernels
+        ctx.plan, ctx.length, ctx.block, ctx.out, ctx.states, ctx.kernels = plan, length, block, out, states, kernels
         return result
 
     @staticmethod
@@ -378,8 +379,9 @@ class _WavefrontFunction(torch.autograd.Function):
         grads = [_BucketGradient(st, cell, d_out, d, window, steps, views=ctx.kernels is None)
                  for st, d in zip(states, d_acts, strict=True)]
         if ctx.kernels is not None:
-            ctx.kernels.wavefront_backward(fused.CELLS[cell], steps, length, n, rows, window, d_out.data_ptr(),
-                                           len(grads), fused.bucket_spec(states, grads))
+            # the forward's step rows, untouched since: the C backward reads the paths' inputs there
+            ctx.kernels.wavefront_backward(fused.CELLS[cell], steps, length, n, rows, window, ctx.out.data_ptr(),
+                                           d_out.data_ptr(), len(grads), fused.bucket_spec(states, grads))
         else:
             d_windows = d_out.view(-1, n).unfold(0, (window + 1) * rows, rows).transpose(1, 2).unbind(0)
             d_rows = d_out[window:].unbind(0)
@@ -398,7 +400,7 @@ class _WavefrontFunction(torch.autograd.Function):
         d_bias = torch.cat([g.d_bias.reshape(-1) for g in grads])
         plan.workspace.give(ctx.block)
         plan.workspace.give(d_block)
-        ctx.block = ctx.states = None
+        ctx.block = ctx.out = ctx.states = None
         return None, d_embedded, d_weights, d_bias, None, None
 
 
