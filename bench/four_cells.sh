@@ -4,6 +4,7 @@
 # Usage: bash bench/four_cells.sh [OVERLAY ...] [-- CELL ...]
 #   overlays on configs/paper-rnn.yaml (default configs/paper-rnn-four-cells.yaml); cells: default the overlays'
 #   structure.cells. DRY_RUN=1 prints the jobs instead of running them.
+# SNAKEMAKE_ARGS: more arguments for snakemake (e.g. "--resources gpu=1": one training job at a time on one GPU).
 # Prints the wall time of the training; Snakemake's benchmark files (<results_dir>/benchmarks/train_structured/) hold
 # each job's time, CPU time and peak memory.
 set -euo pipefail
@@ -25,7 +26,7 @@ shards_of() { for g in "${generators[@]}"; do for ((s = 0; s < shards; s++)); do
   echo "$results/structure/shards/rnn_$1/$g-$s.parquet"; done; done; }
 targets=(); for cell in "${cells[@]}"; do mapfile -t -O ${#targets[@]} targets < <(shards_of "$cell"); done
 mapfile -t first < <(shards_of "${cells[0]}")
-run() { snakemake --cores all ${DRY_RUN:+--dry-run --quiet} --configfile configs/paper-rnn.yaml "${overlays[@]}" "$@"; }
+run() { snakemake --cores all ${DRY_RUN:+--dry-run --quiet} ${SNAKEMAKE_ARGS:-} --configfile configs/paper-rnn.yaml "${overlays[@]}" "$@"; }
 start=$(date +%s)
 run --prioritize "${first[@]}" -- "${targets[@]}"
 echo "four_cells: ${cells[*]} trained in $(( $(date +%s) - start )) s" >&2

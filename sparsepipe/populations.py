@@ -214,7 +214,7 @@ def train(candidates: Sequence[Candidate], train_split: tuple[torch.Tensor, ...]
             population = population_of([model for _, model in members]).to(device)
             fit(population, make_optimizer(population.parameters()), train_split, epochs, batch_size, batch_seed,
                 checkpoint=path, label=f"{label} population {name}", batcher=batcher, settings=[keys, settings],
-                criterion=population_loss)
+                criterion=population_loss, capture=spec["kernels"] != "plain")
             results = evaluate_members(population, test_split, batch_size, batcher)
         except RuntimeError as error:  # torch.OutOfMemoryError is one
             if not out_of_memory(error) or len(members) == 1:

@@ -9,6 +9,7 @@ and resume from that checkpoint, so a killed or preempted job loses at most one 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sparsepipe.capture import CapturedSteps
 from sparsepipe.errors import ConfigError
 from sparsepipe.io import load_partial, save_partial, settings_digest
 
@@ -118,7 +120,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
         plateau: torch.optim.lr_scheduler.ReduceLROnPlateau | None = None,
         batcher: Batcher = batches, settings: object = None,
         criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = nn.functional.cross_entropy,
-        anneal: bool = False) -> list[dict[str, float]]:
+        anneal: bool = False, capture: bool = False) -> list[dict[str, float]]:
     """Train for ``epochs``; returns one record per epoch (train loss, validation accuracy where given).
 
     ``plateau`` (mode "min") steps on the validation loss after every epoch, e.g. the paper's learning rate
@@ -136,6 +138,11 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
     that it does not depend on how a batcher cuts an epoch. Why: at a constant Adam learning rate a small recurrent
     net's test accuracy swings by 3-5 points from epoch to epoch, so where training stops is a lottery and any
     further training (re-training after pruning) regresses to the mean; an annealed run ends settled.
+
+    ``capture``: on CUDA, replay each batch shape's training step as a CUDA graph (:mod:`sparsepipe.capture`; same
+    losses to float rounding). Ignored on the CPU and where the learning rate changes during training (``anneal``,
+    ``plateau``): a graph replays the rate it captured. The epoch's loss is summed on the device either way, in
+    float64, so no batch waits for the device.
     """
     device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
@@ -160,36 +167,46 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
         for group in optimizer.param_groups:  # saved with the optimiser's state, so a resumed run keeps its base
             group["anneal_base_lr"] = group["lr"]
     examples = len(train[-1])
-    for epoch in range(start, epochs):
-        model.train()
-        total, n = 0.0, 0
-        for batch in batcher(train, batch_size, generator):
-            *inputs, labels = (t.to(device) for t in batch)
-            if anneal:
-                factor = cosine_factor((epoch + n / examples) / epochs)
-                for group in optimizer.param_groups:
-                    group["lr"] = group["anneal_base_lr"] * factor
-            optimizer.zero_grad(set_to_none=True)
-            loss = criterion(model(*inputs), labels)
-            loss.backward()
-            optimizer.step()
-            total += loss.item() * len(labels)
-            n += len(labels)
-        record = {"epoch": epoch + 1, "train_loss": total / n}
-        if validation is not None:
-            result = evaluate(model, validation, batcher=batcher)
-            record["val_acc"], record["val_loss"] = result.accuracy, result.loss
-            if plateau is not None:
-                plateau.step(result.loss)
-        record["lr"] = optimizer.param_groups[0]["lr"]
-        history.append(record)
-        log.info("%s: %s", label, " ".join(f"{k}={v:.4g}" for k, v in record.items()))
-        if checkpoint is not None:
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "generator": generator.get_state(), "history": history, "epoch": epoch + 1}
-            if plateau is not None:
-                state["plateau"] = plateau.state_dict()
-            save_partial(state, checkpoint, digest)
+    captured = None
+    if capture and device.type == "cuda":
+        if anneal or plateau is not None:
+            log.info("%s: not captured as CUDA graphs: the learning rate changes during training", label)
+        else:
+            captured = CapturedSteps(model, optimizer, criterion, label)
+    with captured if captured is not None else contextlib.nullcontext():
+        for epoch in range(start, epochs):
+            model.train()
+            total, n = torch.zeros((), dtype=torch.float64, device=device), 0
+            for batch in batcher(train, batch_size, generator):
+                if anneal:
+                    factor = cosine_factor((epoch + n / examples) / epochs)
+                    for group in optimizer.param_groups:
+                        group["lr"] = group["anneal_base_lr"] * factor
+                if captured is not None:
+                    loss = captured(batch)
+                else:
+                    *inputs, labels = (t.to(device) for t in batch)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss = criterion(model(*inputs), labels)
+                    loss.backward()
+                    optimizer.step()
+                total += loss.detach().double() * len(batch[-1])
+                n += len(batch[-1])
+            record = {"epoch": epoch + 1, "train_loss": total.item() / n}
+            if validation is not None:
+                result = evaluate(model, validation, batcher=batcher)
+                record["val_acc"], record["val_loss"] = result.accuracy, result.loss
+                if plateau is not None:
+                    plateau.step(result.loss)
+            record["lr"] = optimizer.param_groups[0]["lr"]
+            history.append(record)
+            log.info("%s: %s", label, " ".join(f"{k}={v:.4g}" for k, v in record.items()))
+            if checkpoint is not None:
+                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "generator": generator.get_state(), "history": history, "epoch": epoch + 1}
+                if plateau is not None:
+                    state["plateau"] = plateau.state_dict()
+                save_partial(state, checkpoint, digest)
     if checkpoint is not None:
         Path(checkpoint).unlink(missing_ok=True)
     return history

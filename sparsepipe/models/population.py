@@ -71,8 +71,12 @@ class RecurrentPopulation(nn.Module):
     """Graph-structured recurrent nets (:class:`StructuredRNN`, one cell type) as one module.
 
     ``forward(tokens, lengths)`` gives logits (N, classes, K). The members are kept (not as submodules) so that
-    :meth:`unpack` can write the trained weights back into them.
+    :meth:`unpack` can write the trained weights back into them. ``trims_batches``: cut each batch to its longest
+    string first (that reads the lengths back to the host); :mod:`sparsepipe.capture` switches it off and pads the
+    batches itself, since a captured step must neither synchronise nor change shape.
     """
+
+    trims_batches = True
 
     def __init__(self, members: Sequence[StructuredRNN]):
         super().__init__()
@@ -136,7 +140,8 @@ class RecurrentPopulation(nn.Module):
         self.classifier_bias = nn.Parameter(torch.stack([m.classifier.bias.detach() for m in members], dim=1))
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        embedded = nn.functional.embedding(trim(tokens, lengths), self.embedding, padding_idx=0)
+        tokens = trim(tokens, lengths) if self.trims_batches else tokens
+        embedded = nn.functional.embedding(tokens, self.embedding, padding_idx=0)
         steps = embedded.shape[1] + self.wavefront.depth - 1
         bias = self.bias_ih * self.bias_ih_mask + self.bias_hh * self.bias_hh_mask
         outputs = self.wavefront.run(self.weight * self.weight_mask, bias, embedded, steps)

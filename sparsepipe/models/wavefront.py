@@ -35,6 +35,7 @@ is tested against.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -131,6 +132,10 @@ class _Bucket(nn.Module):
                              persistent=False)
         self.register_buffer("gather", gather.reshape(-1), persistent=False)
         self.register_buffer("route", route.reshape(-1), persistent=False)
+        # for the deterministic scatters (:class:`_Scatter`), built per active slice on first use
+        self._plan_rows = (window, rows, zero_row)
+        self._gather_host, self._route_host = gather, route
+        self._scatters: dict[tuple[str, int, int, str], _Scatter] = {}
         # forward scatter: padded units (exactly zero) add onto row 0, so the scatter stays within the output rows
         self.register_buffer("route_out", torch.where(route == zero_row, 0, route).reshape(-1), persistent=False)
         self.weight_size = self.paths * self.packed_rows * self.span
@@ -141,6 +146,28 @@ class _Bucket(nn.Module):
         ``step - level`` lies in [0, length). The others are idle (not started, or past the strings' end): their
         rows are never written (they stay zero) and nothing that matters reads them."""
         return bisect.bisect_left(self.levels, step - length + 1), bisect.bisect_right(self.levels, step)
+
+    def scatter(self, kind: str, lo: int, hi: int, device: torch.device) -> _Scatter:
+        """The deterministic scatter of paths ``lo:hi`` (kind ``forward``: their hidden units onto their layers'
+        rows, read from a step window; ``backward``: the gradients of their gathered columns back onto the window's
+        rows, read from the bucket's spill block), cached per slice and device."""
+        key = (kind, lo, hi, str(device))
+        found = self._scatters.get(key)
+        if found is None:
+            window, rows, zero_row = self._plan_rows
+            w, span = self.units, self.span
+            if kind == "forward":  # padded units (route: the zero row) add exact zeros: left out
+                route = self._route_host[lo:hi]
+                sources = window * rows + self.hidden_row + torch.arange(lo * w, hi * w).view(hi - lo, w)
+                keep = route != zero_row
+                found = _Scatter(sources[keep], route[keep], window * rows + zero_row)
+            else:  # padded inputs (gather: the zero row) take gradients no one reads: left out
+                gather = self._gather_host[lo:hi]
+                keep = gather != window * rows + zero_row
+                sources = torch.arange(lo * span, hi * span).view(hi - lo, span)
+                found = _Scatter(sources[keep], gather[keep], self.paths * span)
+            found = self._scatters[key] = found.to(device)
+        return found
 
     def indices(self, cell: str, q: int, size: int, inputs: int) -> tuple[torch.Tensor, ...]:
         """Flat positions (within this bucket's weight and bias blocks) of path q's weight_ih, weight_hh, bias_ih
@@ -154,6 +181,55 @@ class _Bucket(nn.Module):
         return (((base + ih_rows)[:, None] * span + torch.arange(inputs)[None, :]).reshape(-1),
                 ((base + hh_rows)[:, None] * span + self.inputs + unit[None, :]).reshape(-1),
                 base + ih_rows, base + hh_rows)  # LSTM/RNN: both biases land on the same rows, summed
+
+
+@contextlib.contextmanager
+def _atomics_allowed():
+    """torch's atomic ``index_add_`` even where deterministic algorithms are on: for scatters whose indices are
+    unique, where atomics cannot race (torch cannot know that, and would sort the indices on every call)."""
+    if not torch.are_deterministic_algorithms_enabled():
+        yield
+        return
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(False)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(True, warn_only=warn_only)
+
+
+class _Scatter:
+    """``target.index_add_(0, targets, src[sources])``, deterministic and without sorting at run time.
+
+    On CUDA, ``index_add_`` adds with atomics, so where several sources hit one row the sum's order (and its
+    rounding) changes from run to run; under torch's deterministic algorithms it sorts the indices on every call
+    instead, which measured 86% of a GRU population's batch on an H200 (bench/cuda_graphs.py --profile). The
+    indices here are fixed per active slice, so the sort is done once: a table of each target row's sources (padded
+    with a row of zeros) is gathered, summed over its columns in a fixed order, and added onto the unique target
+    rows, where atomics cannot race."""
+
+    def __init__(self, sources: torch.Tensor, targets: torch.Tensor, zero: int):
+        order = torch.argsort(targets, stable=True)
+        sources, targets = sources[order], targets[order]
+        self.unique, counts = torch.unique_consecutive(targets, return_counts=True)
+        self.width = int(counts.max()) if len(counts) else 0
+        table = torch.full((len(self.unique), self.width), zero, dtype=torch.long)
+        first = torch.cumsum(counts, 0) - counts
+        rank = torch.arange(len(targets)) - torch.repeat_interleave(first, counts)
+        table[torch.repeat_interleave(torch.arange(len(self.unique)), counts), rank] = sources
+        self.table = table.reshape(-1)
+
+    def to(self, device: torch.device) -> _Scatter:
+        self.unique, self.table = self.unique.to(device), self.table.to(device)
+        return self
+
+    def add(self, target: torch.Tensor, src: torch.Tensor) -> None:
+        if not self.width:
+            return
+        picked = src.index_select(0, self.table)
+        sums = picked.view(len(self.unique), self.width, -1).sum(1) if self.width > 1 else picked
+        with _atomics_allowed():
+            target.index_add_(0, self.unique, sums)
 
 
 class Wavefront(nn.Module):
@@ -213,6 +289,9 @@ class Wavefront(nn.Module):
                     parts[k][p] = index + offset
         self.register_buffer("destination", torch.cat([i for part in parts for i in part]), persistent=False)
         self.workspace = Workspace()
+        # scatters by :class:`_Scatter` tables (deterministic, no sort per call): None = on CUDA where torch's
+        # deterministic algorithms are on (where index_add_ would sort); True/False force it (tests)
+        self.deterministic_scatter: bool | None = None
 
     def pack(self, modules: Sequence[nn.RNNBase]) -> tuple[torch.Tensor, torch.Tensor]:
         """The paths' (masked) weights as the flat weight and bias blocks :meth:`run` takes. Differentiable:
@@ -285,9 +364,9 @@ class _BucketState:
 
     def __init__(self, bucket: _Bucket, cell: str, out: torch.Tensor, window: int, steps: int, weights: torch.Tensor,
                  bias: torch.Tensor, gathered: torch.Tensor, acts: torch.Tensor, lstm: list[torch.Tensor],
-                 views: bool = True):
+                 views: bool = True, tables: bool = False):
         p, w, i_max, n = bucket.paths, bucket.units, bucket.inputs, out.shape[-1]
-        self.bucket, self.weights, self.bias = bucket, weights, bias
+        self.bucket, self.weights, self.bias, self.tables = bucket, weights, bias, tables
         self.gathered, self.acts, self.lstm = gathered, acts, lstm
         if cell == "lstm":  # a path's cell state before its first step (idle paths never write theirs)
             for level, first, stop in bucket.level_runs:
@@ -333,9 +412,13 @@ class _WavefrontFunction(torch.autograd.Function):
         per = 5 if cell == "lstm" else 2
         weight_parts = weights.split([b.weight_size for b in plan.buckets])
         bias_parts = bias.split([b.bias_size for b in plan.buckets])
+        tables = plan.deterministic_scatter
+        if tables is None:
+            tables = embedded.is_cuda and torch.are_deterministic_algorithms_enabled()
         states = [_BucketState(b, cell, out, window, steps, wp.view(b.paths, b.packed_rows, b.span),
                                bp.view(b.paths, b.packed_rows, 1), *views[k * per : k * per + 2],
-                               views[k * per + 2 : (k + 1) * per], views=kernels is None)
+                               views[k * per + 2 : (k + 1) * per], views=kernels is None,
+                               tables=tables and kernels is None)
                   for k, (b, wp, bp) in enumerate(zip(plan.buckets, weight_parts, bias_parts, strict=True))]
         if kernels is not None:  # every step of every bucket in one C call (sparsepipe.models.fused)
             kernels.wavefront_forward(fused.CELLS[cell], steps, length, n, rows, window, out.data_ptr(), len(states),
@@ -412,7 +495,10 @@ def _cell_forward(cell: str, s: int, st: _BucketState, lo: int, hi: int, window_
     torch.index_select(window_rows, 0, st.gather[lo:hi].reshape(-1), out=xh.view(-1, n))
     a, h = torch.baddbmm(st.bias[lo:hi], st.weights[lo:hi], xh, out=st.acts_t[s][lo:hi]), st.h_t[s][lo:hi]
     _gates_forward(cell, s, st, lo, hi, a, h)
-    outputs.index_add_(0, st.route_out[lo:hi].reshape(-1), h.reshape(-1, n))
+    if st.tables:
+        st.bucket.scatter("forward", lo, hi, outputs.device).add(outputs, window_rows)
+    else:
+        outputs.index_add_(0, st.route_out[lo:hi].reshape(-1), h.reshape(-1, n))
 
 
 def _gates_forward(cell: str, s: int, st: _BucketState, lo: int, hi: int, a: torch.Tensor, h: torch.Tensor) -> None:
@@ -445,6 +531,8 @@ class _BucketGradient:
         self.d_weights_t = d_out.new_zeros(p, b.span, b.packed_rows)  # transposed: the faster bmm layout here
         self.d_bias = d_out.new_zeros(p, b.packed_rows)
         self.d_c = d_out.new_zeros(p, w, n) if cell == "lstm" else None
+        # the gathered columns' gradients, for the deterministic scatter: one row per column, then a zero row
+        self.spill = d_out.new_zeros(p * b.span + 1, n) if st.tables else None
         if not views:  # the C path reads the buffers whole
             return
         self.d_acts_t = d_acts.unbind(0)
@@ -466,7 +554,12 @@ def _cell_backward(cell: str, s: int, g: _BucketGradient, lo: int, hi: int, d_wi
     g.d_weights_t[lo:hi].baddbmm_(st.xh_t[s][lo:hi], d_a.transpose(1, 2))
     g.d_bias[lo:hi].add_(d_a.sum(2))
     # back onto the rows the step gathered from: its inputs, and the previous hidden state
-    d_window_rows.index_add_(0, st.gather[lo:hi].reshape(-1), torch.bmm(g.weights_t[lo:hi], d_a).view(-1, n))
+    if g.spill is not None:
+        span = st.bucket.span
+        torch.bmm(g.weights_t[lo:hi], d_a, out=g.spill[lo * span : hi * span].view(hi - lo, span, n))
+        st.bucket.scatter("backward", lo, hi, d_window_rows.device).add(d_window_rows, g.spill)
+    else:
+        d_window_rows.index_add_(0, st.gather[lo:hi].reshape(-1), torch.bmm(g.weights_t[lo:hi], d_a).view(-1, n))
 
 
 def _gates_backward(cell: str, s: int, g: _BucketGradient, lo: int, hi: int, a: torch.Tensor, d_a: torch.Tensor,
