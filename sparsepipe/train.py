@@ -163,6 +163,10 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
         if plateau is not None and "plateau" in state:
             plateau.load_state_dict(state["plateau"])
         log.info("%s: resumed from %s after epoch %d", label, checkpoint, start)
+    if device.type == "cpu":  # a captured CUDA run's checkpoint says capturable, which Adam refuses on the CPU
+        for group in optimizer.param_groups:
+            if group.get("capturable"):
+                group["capturable"] = False
     if anneal and state is None:
         for group in optimizer.param_groups:  # saved with the optimiser's state, so a resumed run keeps its base
             group["anneal_base_lr"] = group["lr"]

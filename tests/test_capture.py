@@ -128,6 +128,15 @@ def test_table_scatters_train_like_index_add(cell, plain_kernels):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_a_captured_runs_optimizer_state_resumes_on_the_cpu(tmp_path):
+    """A checkpoint of a captured CUDA run holds ``capturable`` param groups, which torch's Adam refuses on the CPU;
+    fit resumes such a state there (here: an Adam made capturable on the CPU, as loading that checkpoint makes it)."""
+    model = _recurrent("gru")
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.02, capturable=True)
+    history = fit(model, optimizer, _strings(), 1, 32, 7, batcher=bucketed_batches, criterion=population_loss)
+    assert len(history) == 1 and history[0]["train_loss"] > 0
+
+
 def test_capture_asks_nothing_of_the_cpu():
     """On the CPU ``capture=True`` trains eagerly, exactly as without it."""
     data = _strings()
