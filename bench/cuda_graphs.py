@@ -28,22 +28,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # time this checkout, whatever is installed
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from population_size import ALPHABET  # noqa: E402
+from population_size import paper_like_split  # noqa: E402
 from population_speed import BATCH, EPOCHS, GRAPHS, STRINGS, models  # noqa: E402
 
 from sparsepipe.capture import CapturedSteps  # noqa: E402
-from sparsepipe.data.reber import generate_reber, tensors_of  # noqa: E402
 from sparsepipe.models.batching import bucketed_batches  # noqa: E402
 from sparsepipe.models.population import RecurrentPopulation, population_loss  # noqa: E402
 from sparsepipe.train import deterministic_cuda  # noqa: E402
-
-
-def paper_like_split() -> tuple[torch.Tensor, ...]:
-    strings = generate_reber(STRINGS, STRINGS // 10, 49, seed=0, min_length=11, mean_length=23.6,
-                             invalid={"near_miss": 0.44, "other_grammar": 0.56}, alphabet=ALPHABET,
-                             other_grammar_mean_length=14.9)
-    split = tensors_of(strings, "train", "reber", alphabet=ALPHABET)
-    return split.tokens, split.lengths, split.labels
 
 
 def epoch(steps: CapturedSteps, batches: list[tuple[torch.Tensor, ...]], eager: bool = False
@@ -76,7 +67,7 @@ def main() -> None:
     device = torch.device("cuda")
     if not args.nondeterministic:
         deterministic_cuda()
-    split = paper_like_split()
+    split = paper_like_split(STRINGS, STRINGS // 10)
     orders = [list(bucketed_batches(split, BATCH, torch.Generator().manual_seed(seed))) for seed in (1, 2)]
     per_epoch = len(orders[0])
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}; {args.members} paper-drawn graphs per "

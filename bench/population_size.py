@@ -30,13 +30,18 @@ from sparsepipe.populations import Candidate, group, population_of  # noqa: E402
 ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
-def paper_like_batches(count: int, seed: int) -> list[tuple[torch.Tensor, ...]]:
-    """``count`` length-bucketed training batches of strings drawn like configs/paper-rnn.yaml's."""
-    strings = generate_reber(4 * BATCH * count, 10, 49, seed=0, min_length=11, mean_length=23.6,
+def paper_like_split(count: int, test: int = 10) -> tuple[torch.Tensor, ...]:
+    """(tokens, lengths, labels) of ``count`` training strings drawn like configs/paper-rnn.yaml's."""
+    strings = generate_reber(count, test, 49, seed=0, min_length=11, mean_length=23.6,
                              invalid={"near_miss": 0.44, "other_grammar": 0.56}, alphabet=ALPHABET,
                              other_grammar_mean_length=14.9)
     split = tensors_of(strings, "train", "reber", alphabet=ALPHABET)
-    return list(bucketed_batches((split.tokens, split.lengths, split.labels), BATCH,
+    return split.tokens, split.lengths, split.labels
+
+
+def paper_like_batches(count: int, seed: int) -> list[tuple[torch.Tensor, ...]]:
+    """``count`` length-bucketed training batches of strings drawn like configs/paper-rnn.yaml's."""
+    return list(bucketed_batches(paper_like_split(4 * BATCH * count), BATCH,
                                  torch.Generator().manual_seed(seed)))[:count]
 
 

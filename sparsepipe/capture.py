@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from sparsepipe.data.reber import is_string_batch
 from sparsepipe.models.wavefront import Wavefront, Workspace
 
 log = logging.getLogger(__name__)
@@ -41,16 +42,10 @@ LENGTH_STEP = 8  # strings are padded to a multiple of this: few shapes, at most
 MAX_GRAPHS = 16  # each graph keeps its own activations and gradients (~1 GB for 400 paper-scale members)
 
 
-def strings(batch: tuple[torch.Tensor, ...]) -> bool:
-    """(tokens (N, T) integers, lengths (N,) integers, ..., labels): the layout of string batches."""
-    return (len(batch) >= 3 and batch[0].dim() == 2 and not batch[0].is_floating_point()
-            and batch[1].dim() == 1 and not batch[1].is_floating_point())
-
-
 def padded(batch: tuple[torch.Tensor, ...], length_step: int = LENGTH_STEP) -> tuple[torch.Tensor, ...]:
     """A string batch with its tokens cut or padded (token 0) to its longest string rounded up to a multiple of
     ``length_step``; any other batch unchanged. Runs on the host, before the batch goes to the device."""
-    if not strings(batch):
+    if not is_string_batch(batch):
         return batch
     tokens, lengths, *rest = batch
     width = -(-int(lengths.max()) // length_step) * length_step

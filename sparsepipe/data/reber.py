@@ -321,6 +321,13 @@ class ReberTensors:
         return len(self.labels)
 
 
+def is_string_batch(tensors: tuple[torch.Tensor, ...]) -> bool:
+    """Whether ``tensors`` are a batch of strings: (tokens (N, T), lengths (N,) integers, ..., labels (N,)), the
+    layout of :class:`ReberTensors` (images come as (x, labels))."""
+    return (len(tensors) >= 3 and tensors[0].dim() == 2 and tensors[1].dim() == 1
+            and not tensors[1].is_floating_point())
+
+
 def tensors_of(table: pd.DataFrame, split: str, source: str = "reber table", alphabet: str = ALPHABET
                ) -> ReberTensors:
     """Tokenise one split of the string table once, into padded tensors (symbol i of ``alphabet`` is token i + 1)."""

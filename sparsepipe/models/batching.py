@@ -15,13 +15,8 @@ from collections.abc import Iterator
 
 import torch
 
+from sparsepipe.data.reber import is_string_batch
 from sparsepipe.train import batches
-
-
-def _is_strings(tensors: tuple[torch.Tensor, ...]) -> bool:
-    """(tokens (N, T), lengths (N,), ..., labels (N,)), the layout of :class:`sparsepipe.data.reber.ReberTensors`."""
-    return (len(tensors) >= 3 and tensors[0].dim() == 2 and tensors[1].dim() == 1
-            and not tensors[1].is_floating_point())
 
 
 def length_batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator | None = None,
@@ -51,7 +46,7 @@ def bucketed_batches(tensors: tuple[torch.Tensor, ...], batch_size: int, generat
     example once, shuffled and reproducible when a generator is given), with length-bucketed batches for
     ``(tokens, lengths, ..., labels)``; any other layout (images) falls back to ``batches`` unchanged.
     """
-    if not _is_strings(tensors):
+    if not is_string_batch(tensors):
         yield from batches(tensors, batch_size, generator)
         return
     tokens, lengths, *rest = tensors
