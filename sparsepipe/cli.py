@@ -23,7 +23,7 @@ import yaml
 from sparsepipe import io, launch
 from sparsepipe.config import check_params
 from sparsepipe.errors import SparsepipeError
-from sparsepipe.stages import STAGES
+from sparsepipe.stages import stages_for
 
 log = logging.getLogger("sparsepipe")
 
@@ -46,6 +46,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 DISPATCH = ("launch", "orchestrate", "here")
+OWN_COMMANDS = ("collect", "validate-config")  # subcommands of no stage (build_parser adds them)
 
 
 def add_unit(subparsers: argparse._SubParsersAction, name: str, fn: Callable[..., Any], help_text: str,
@@ -71,7 +72,9 @@ def add_unit(subparsers: argparse._SubParsersAction, name: str, fn: Callable[...
     return parser
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command's parser: ``argv`` given, only its subcommand's stage is imported and registered
+    (:func:`sparsepipe.stages.stages_for`); without it, every stage's."""
     parser = _Parser(prog="sparsepipe", description=__doc__.split("\n\n")[0])
     parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     parser.add_argument("--launch", type=_params, default={}, metavar="JSON",
@@ -82,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     def add(name: str, fn: Callable[..., Any], help_text: str, **options: Any) -> argparse.ArgumentParser:
         return add_unit(sub, name, fn, help_text, **options)
 
-    for stage in STAGES:
+    for stage in stages_for(() if argv is None else argv, own=OWN_COMMANDS):
         stage.register(add)
 
     p = add("collect", io.collect, "concatenate per-unit tables into a stage table", settings=False)
@@ -115,8 +118,8 @@ def _job_folder(kwargs: dict[str, Any]) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(argv).parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
                         stream=sys.stderr)
     skip = ("log_level", "launch", "executor", "command", "fn", "runtime", "dispatch", "mem_mb", "runtime_min",

@@ -19,7 +19,6 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-import torch
 
 from sparsepipe.errors import DataError
 
@@ -100,7 +99,7 @@ def collect(inputs: Iterable[str | os.PathLike], out: str | os.PathLike) -> None
 
 def on_cpu(state: Any) -> Any:
     """A ``state_dict()`` (an optimiser's, say) with its tensors on the CPU, so that checkpoints load anywhere."""
-    if isinstance(state, torch.Tensor):
+    if hasattr(state, "cpu"):  # a tensor
         return state.cpu()
     if isinstance(state, dict):
         return {key: on_cpu(value) for key, value in state.items()}
@@ -111,6 +110,8 @@ def on_cpu(state: Any) -> Any:
 
 def save_checkpoint(obj: dict[str, Any], path: str | os.PathLike) -> None:
     """Save plain tensors and dicts (state_dict, masks, config), never a pickled module."""
+    import torch  # here, not at the top: the table jobs import this module and need no torch (start-up time)
+
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
 
@@ -118,6 +119,8 @@ def save_checkpoint(obj: dict[str, Any], path: str | os.PathLike) -> None:
 def load_checkpoint(path: str | os.PathLike, required: Iterable[str] = ()) -> dict[str, Any]:
     """Load a checkpoint written by :func:`save_checkpoint` on the CPU, with a clear error if it is damaged or,
     with ``required`` keys (e.g. ``state_dict``, ``config``), if it is some other torch file."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: checkpoint not found")
@@ -189,6 +192,8 @@ def load_partial(path: str | os.PathLike, digest: str, label: str = "") -> pd.Da
             saved = (table.schema.metadata or {}).get(DIGEST_KEY.encode(), b"").decode()
             state: pd.DataFrame | dict[str, Any] = table.to_pandas()
         else:
+            import torch
+
             state = torch.load(path, map_location="cpu", weights_only=True)
             if not isinstance(state, dict):
                 raise TypeError(f"expected a dict, got {type(state).__name__}")

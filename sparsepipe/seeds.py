@@ -4,7 +4,6 @@ import hashlib
 import random
 
 import numpy as np
-import torch
 
 
 def derive_seed(global_seed: int, *key: object) -> int:
@@ -15,6 +14,8 @@ def derive_seed(global_seed: int, *key: object) -> int:
 
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch (CPU and CUDA) for one unit of work."""
+    import torch  # here: the graph and table jobs derive seeds and need no torch (job start-up time)
+
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)

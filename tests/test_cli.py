@@ -1,3 +1,4 @@
+import argparse
 import json
 
 import pandas as pd
@@ -45,12 +46,13 @@ def test_bad_input_is_one_line_naming_what_is_wrong(tmp_path, capsys, args, mess
 
 def test_submitit_local_executor_gives_the_same_table_as_in_process(tmp_path):
     settings = {"generator": BA, "seed": 4}
-    launch.run(stages.graphs.graphs, where={"executor": "local"}, generator="barabasi_albert", settings=settings,
+    graphs = stages.load("graphs")
+    launch.run(graphs.graphs, where={"executor": "local"}, generator="barabasi_albert", settings=settings,
                out=str(tmp_path / "local.parquet"))
-    launch.run(stages.graphs.graphs, where={"executor": "submitit_local"}, folder=tmp_path / "jobs",
+    launch.run(graphs.graphs, where={"executor": "submitit_local"}, folder=tmp_path / "jobs",
                generator="barabasi_albert", settings=settings, out=str(tmp_path / "submitit.parquet"))
     assert pd.read_parquet(tmp_path / "local.parquet").equals(pd.read_parquet(tmp_path / "submitit.parquet"))
-    stages.graphs.graphs("barabasi_albert", settings | {"seed": 5}, str(tmp_path / "other.parquet"))
+    graphs.graphs("barabasi_albert", settings | {"seed": 5}, str(tmp_path / "other.parquet"))
     assert not pd.read_parquet(tmp_path / "local.parquet").equals(pd.read_parquet(tmp_path / "other.parquet"))
     assert list((tmp_path / "jobs").glob("*/*_log.out"))
 
@@ -96,3 +98,43 @@ def test_a_rules_resources_become_its_slurm_jobs_request():
     assert where["slurm"]["mem_gb"] == 4  # the launch block itself is left as it was
     assert launch.with_resources({"executor": "local"}) == {"executor": "local"}
     assert launch.with_resources(where, gpus=2)["slurm"]["gpus"] == 2
+
+
+def test_each_subcommand_is_mapped_to_the_stage_that_registers_it():
+    registered = {}
+    for name in stages.STAGES:
+        def add(command, *args, stage=name, **options):
+            registered[command] = stage
+            return argparse.ArgumentParser()
+
+        stages.load(name).register(add)
+    assert registered == stages.COMMANDS
+
+
+def _modules_after_parsing(command):
+    import subprocess
+    import sys
+
+    code = ("import sys; from sparsepipe.cli import build_parser; "
+            f"build_parser([{command!r}, '--help'] if {command!r} else None); print(' '.join(sorted(sys.modules)))")
+    return set(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split())
+
+
+@pytest.mark.parametrize(("command", "absent"), [
+    ("train-structured", ["sparsepipe.stages.ffn", "sparsepipe.stages.predict", "scipy.stats", "sklearn"]),
+    ("train-ffn", ["sparsepipe.stages.structure", "scipy.stats", "sklearn"]),
+    ("graphs", ["torch", "sparsepipe.stages.rnn"]),
+    ("predict", ["torch", "networkx"]),
+    ("collect", ["torch", "sparsepipe.stages.graphs"]),
+    ("report", ["torch"]),
+])
+def test_a_job_imports_only_what_its_subcommand_needs(command, absent):
+    """Every Snakemake job is a fresh process: importing all stages cost ~2.4 s of each of the default run's 68."""
+    loaded = _modules_after_parsing(command)
+    assert command == "collect" or f"sparsepipe.stages.{stages.COMMANDS[command]}" in loaded
+    assert not loaded & set(absent)
+
+
+def test_the_top_level_help_still_lists_every_stage():
+    loaded = _modules_after_parsing("")
+    assert {f"sparsepipe.stages.{name}" for name in stages.STAGES} <= loaded

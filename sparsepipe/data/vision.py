@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.model_selection import train_test_split
 
 from sparsepipe.errors import ConfigError, DataError
 
@@ -192,6 +191,8 @@ def load_vision(name: str, validation_fraction: float, seed: int, root: str | Pa
                 ) -> TensorSplits:
     """Load dataset ``name`` as flat float tensors in [0, 1], split into train / validation / test."""
     check_dataset(name)
+    from sklearn.model_selection import train_test_split  # here: every structure job imports this module
+
     if name == "digits":
         from sklearn.datasets import load_digits
 

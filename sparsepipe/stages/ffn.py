@@ -14,7 +14,6 @@ import pandas as pd
 import torch
 
 from sparsepipe import io
-from sparsepipe.analysis import paper_check
 from sparsepipe.data.vision import TensorSplits, dataset_digest, load_vision, stage
 from sparsepipe.models.checkpoint import load_model_checkpoint
 from sparsepipe.models.ffn import MLP, hidden_widths
@@ -100,6 +99,8 @@ def prune_ffn(model_path: str, method: str, settings: Mapping[str, Any], root: s
 
 def summarize_pruning(pruning_path: str, target: float, out_summary: str, out_comparisons: str) -> None:
     """The paper's check on the pruning table: accuracy at ``target`` compression per method, and comparisons."""
+    from sparsepipe.analysis import paper_check  # here: scipy.stats, which this stage's training jobs skip
+
     summary, comparisons = paper_check(io.read_table(pruning_path, PRUNING_COLUMNS), target)
     io.write_table(summary, out_summary)
     io.write_table(comparisons, out_comparisons)

@@ -13,7 +13,6 @@ import pandas as pd
 from sparsepipe import io
 from sparsepipe.predict import cross_validate, targets_of
 from sparsepipe.seeds import derive_seed
-from sparsepipe.sweep import PRUNING_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -21,6 +20,8 @@ log = logging.getLogger(__name__)
 def pruned_runs(pruning_path: str, out: str) -> None:
     """Every pruned feed-forward net (one per pruning step) as a row of the runs contract: family
     ``pruned_ffn_<dataset>``, its re-trained test accuracy, and the features of the graph of its surviving weights."""
+    from sparsepipe.sweep import PRUNING_COLUMNS  # here: the sweep imports torch, which fit_predictors' jobs skip
+
     pruning = io.read_table(pruning_path, PRUNING_COLUMNS)
     pruning = pruning[(pruning["step"] > 0) & pruning.get("edges", pd.Series(dtype=float)).notna()]
     keys = ["dataset", "arch", "model_seed", "method", "rate", "run", "step"]
