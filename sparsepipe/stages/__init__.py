@@ -7,8 +7,8 @@ arguments, so :mod:`sparsepipe.launch` can send them to SLURM) and registers the
 ``register(add)``. Stages never import each other: what two stages share lives in the library.
 
 A job imports only the stage module of its own subcommand (:data:`COMMANDS`): every Snakemake job is a fresh
-process, and importing all seven stages (scipy.stats, scikit-learn, torchvision, networkx, ... besides torch) took
-~2.4 s of each of the default run's 68 jobs, about a third of its wall time on 2 cores (docs/benchmarks.md).
+process, and importing all seven stages (scipy.stats, scikit-learn, networkx, ... besides torch) took 2.4 s of each
+of the default run's 68 jobs (``python -X importtime``, quiet; docs/benchmarks.md).
 """
 
 from __future__ import annotations
