@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from sparsepipe import io
+from sparsepipe.data.reber import is_string_batch
 from sparsepipe.errors import ConfigError, SparsepipeError
 from sparsepipe.models import fused
 from sparsepipe.models.population import (
@@ -190,7 +191,7 @@ def train(candidates: Sequence[Candidate], train_split: tuple[torch.Tensor, ...]
     built, failed = build(candidates)
     if failed:
         yield failed
-    length = int(train_split[1].max()) if len(train_split) == 3 and train_split[0].dim() == 2 else 0
+    length = int(train_split[1].max()) if is_string_batch(train_split) else 0
     groups = group(built, batch_size, length, spec["size"], spec["memory_gb"], device) if built else []
     if groups:
         limit = size_limit(spec["size"], device)
