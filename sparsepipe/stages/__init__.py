@@ -36,6 +36,13 @@ def load(name: str) -> ModuleType:
     return importlib.import_module(f"sparsepipe.stages.{name}")
 
 
+def __getattr__(name: str) -> ModuleType:
+    """``stages.ffn`` and friends, imported on first use (PEP 562), as they were when this package imported all."""
+    if name in STAGES:
+        return load(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def stages_for(argv: Sequence[str], own: Sequence[str] = ()) -> list[ModuleType]:
     """The stage modules a command line needs: its subcommand's alone (the first argument that names a subcommand),
     none for the CLI's ``own`` subcommands, all of them where none is named (``--help``, a mistyped subcommand:
