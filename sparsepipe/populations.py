@@ -184,7 +184,8 @@ def train(candidates: Sequence[Candidate], train_split: tuple[torch.Tensor, ...]
     """Train ``candidates`` as populations; yields each population's outcomes (failed members first, alone).
 
     ``checkpoint``: a path prefix; each population checkpoints every epoch at ``<prefix>.<digest>.partial``
-    (digest of its members, ``settings`` and the training arguments) and removes it when done.
+    (digest of its members, ``settings`` and the training arguments) and removes it once the caller has taken that
+    population's outcomes (it asks for the next population after keeping them).
     """
     spec = settings_of(populations)
     fused.use(spec["kernels"])
@@ -233,6 +234,8 @@ def train(candidates: Sequence[Candidate], train_split: tuple[torch.Tensor, ...]
             return
         share = (time.perf_counter() - start) / len(members)
         yield [Outcome(key, r.accuracy, r.loss, share, len(members)) for key, r in zip(keys, results, strict=True)]
+        if path is not None:  # the caller has kept the outcomes by now (it asks for the next population after)
+            Path(path).unlink(missing_ok=True)
 
     for index, members in enumerate(groups, start=1):
         yield from run(members, f"{index}/{len(groups)}")

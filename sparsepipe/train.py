@@ -15,7 +15,6 @@ import math
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -126,8 +125,10 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
     ``plateau`` (mode "min") steps on the validation loss after every epoch, e.g. the paper's learning rate
     divided by 10 when validation stops improving (the loss, not the accuracy: on small validation sets the accuracy
     plateaus in steps while the model still improves). With ``checkpoint``, model, optimizer, scheduler and
-    sampler state are saved after every epoch and a rerun resumes from the last one (the file is removed once
-    training completes). Same seed, same numbers, resumed or not. ``criterion(outputs, labels)`` is the loss
+    sampler state are saved after every epoch and a rerun resumes from the last one. The file stays when training
+    completes: the caller removes it once its own output is written, so a job killed in between (evaluating,
+    writing) resumes after the last epoch and only writes; removing it here lost the whole training to such a kill.
+    Same seed, same numbers, resumed or not. ``criterion(outputs, labels)`` is the loss
     (a population of nets sums its members' losses: :func:`sparsepipe.models.population.population_loss`).
     The checkpoint records a digest of ``settings`` (the unit's settings) with the epochs, batch size, seed,
     optimiser and parameter shapes; a checkpoint saved under other settings is not resumed (the log says 'settings
@@ -211,6 +212,4 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train: tuple[torch.T
                 if plateau is not None:
                     state["plateau"] = plateau.state_dict()
                 save_partial(state, checkpoint, digest)
-    if checkpoint is not None:
-        Path(checkpoint).unlink(missing_ok=True)
     return history

@@ -175,3 +175,32 @@ def test_a_new_population_removes_checkpoints_it_supersedes(tmp_path, caplog):
                                device=torch.device("cpu"), checkpoint=str(prefix), settings={"a": 1}))
     assert not stale.exists() and unrelated.exists()
     assert f"removed {stale}" in caplog.text
+
+
+def test_a_job_killed_after_training_but_before_its_model_is_written_resumes_at_the_end(tmp_path, monkeypatch,
+                                                                                       caplog):
+    """The checkpoint outlives training until the unit's output is written: a kill while evaluating or writing
+    (SLURM lets a cancelled job run for KillWait seconds) must not lose the finished training."""
+    params = unit_params("train-rnn")
+    data = _reber_table(tmp_path / "data.parquet", 1)
+    model, table = tmp_path / "m.pt", tmp_path / "m.parquet"
+    real = io.save_checkpoint
+
+    def killed_writing_the_model(obj, path):
+        if Path(path) == model:
+            raise KeyboardInterrupt("killed while writing the model")
+        real(obj, path)
+
+    monkeypatch.setattr(io, "save_checkpoint", killed_writing_the_model)
+    with pytest.raises(KeyboardInterrupt):
+        stages.rnn.train_rnn("gru", 0, params, data, str(model), str(table))
+    assert Path(f"{model}.partial").exists() and not model.exists()
+    monkeypatch.setattr(io, "save_checkpoint", real)
+    with caplog.at_level("INFO"):
+        stages.rnn.train_rnn("gru", 0, params, data, str(model), str(table))
+    assert f"after epoch {params['train']['epochs']}" in caplog.text
+    assert model.exists() and not Path(f"{model}.partial").exists()
+    stages.rnn.train_rnn("gru", 0, params, data, str(tmp_path / "f.pt"), str(tmp_path / "f.parquet"))
+    resumed, fresh = torch.load(model, weights_only=True), torch.load(tmp_path / "f.pt", weights_only=True)
+    for name, tensor in fresh["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][name], tensor), name

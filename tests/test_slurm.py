@@ -111,9 +111,11 @@ def test_a_failing_job_fails_the_command_with_the_remote_traceback(slurm_cluster
     assert not out.exists()
 
 
-FFN = {"train": {"optimizer": "sgd", "epochs": 12, "batch_size": 16, "lr": 0.02, "momentum": 0.9,
+# A cancelled job runs on for SLURM's KillWait (5 s in tests/slurm/start-slurm.sh: submitit bypasses the SIGTERM),
+# so the rest of training must outlast it: epochs of 0.3-1 s (this width), 30 of them
+FFN = {"train": {"optimizer": "sgd", "epochs": 30, "batch_size": 16, "lr": 0.02, "momentum": 0.9,
                  "validation_fraction": 0.1, "plateau_patience": 0}, "seed": 0}
-SLOW_ARCH = "1500-1500"  # wide enough that one epoch takes about a second: time to interrupt mid-training
+SLOW_ARCH = "1500-1500"
 
 
 def _train_ffn_call(out: Path) -> dict:

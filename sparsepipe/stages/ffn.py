@@ -8,6 +8,7 @@ import argparse
 import logging
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -67,6 +68,7 @@ def train_ffn(dataset: str, arch: str, model_seed: int, settings: Mapping[str, A
                "seconds": time.perf_counter() - start}
     io.save_checkpoint({"state_dict": model.cpu().state_dict(), "masks": {}, "config": config,
                         "metrics": metrics, "optimizer": io.on_cpu(optimizer.state_dict())}, out)
+    Path(f"{out}.partial").unlink(missing_ok=True)  # only now: fit leaves it for a kill before the model is written
     log.info("ffn %s %s seed %d: test accuracy %.4f", dataset, arch, model_seed, test.accuracy)
 
 def prune_ffn(model_path: str, method: str, settings: Mapping[str, Any], root: str, out: str,

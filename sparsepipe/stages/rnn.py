@@ -8,6 +8,7 @@ import argparse
 import logging
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -70,6 +71,7 @@ def train_rnn(cell: str, model_seed: int, settings: Mapping[str, Any], data: str
                         "optimizer": io.on_cpu(optimizer.state_dict())}, out_model)
     io.write_table(pd.DataFrame([{"mode": cell, "model_seed": model_seed, "test_acc": acc, "test_loss": loss,
                                   "epochs": settings["train"]["epochs"], "seconds": seconds}]), out_table)
+    Path(f"{out_model}.partial").unlink(missing_ok=True)  # only now: fit leaves it for a kill before the outputs
     log.info("rnn %s seed %d: test accuracy %.4f", cell, model_seed, acc)
 
 def prune_rnn(model_path: str, target: str, settings: Mapping[str, Any], data: str, out: str,
