@@ -11,6 +11,7 @@ import hashlib
 import json
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -99,7 +100,8 @@ def collect(inputs: Iterable[str | os.PathLike], out: str | os.PathLike) -> None
 
 def on_cpu(state: Any) -> Any:
     """A ``state_dict()`` (an optimiser's, say) with its tensors on the CPU, so that checkpoints load anywhere."""
-    if hasattr(state, "cpu"):  # a tensor
+    torch = sys.modules.get("torch")  # a tensor means torch is loaded; this module does not import it (start-up)
+    if torch is not None and isinstance(state, torch.Tensor):
         return state.cpu()
     if isinstance(state, dict):
         return {key: on_cpu(value) for key, value in state.items()}
