@@ -1,7 +1,7 @@
 """Where a structure shard's time goes besides training: `python bench/shard_breakdown.py [--epochs 4 ...]`.
 
-Draws paper-like graphs (n in [10, 50], BA m = n // 10, connected WS k = n // 5, p = 1) and the paper's Reber
-strings through the CLI, as Snakemake's jobs do, then runs one `sparsepipe train-structured` shard as its own
+Draws graphs and Reber strings as configs/paper-rnn.yaml does (fewer of them) through the CLI, as Snakemake's jobs
+do, trains with its structure.train (fewer epochs), and runs one `sparsepipe train-structured` shard as its own
 process (one thread) and splits its wall time by the log's timestamps:
 
 - start-up: process start to the population's first log line (imports, reading the data and graphs, building and
@@ -29,6 +29,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from sparsepipe.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "sparsepipe.cli"]
 STAMP = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) ")
 
@@ -54,21 +57,16 @@ def main() -> int:
     parser.add_argument("--strings", type=int, default=6000, help="training strings (test: a third of it)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="sparsepipe-shard-"))
-    reber = {"alphabet": "ABCDEFGHIJKLMNOPQRSTUVWXYZ", "embedded": False, "files": None,
-             "invalid": {"near_miss": 0.44, "other_grammar": 0.56}, "min_length": 11, "max_length": 49,
-             "mean_length": 23.6, "other_grammar_mean_length": 14.9, "train": args.strings,
-             "test": args.strings // 3}
-    generator = ({"count": args.graphs, "nodes": {"min": 10, "max": 50}, "m": {"nodes_div": 10}}
-                 if args.generator == "barabasi_albert" else
-                 {"count": args.graphs, "nodes": {"min": 10, "max": 50}, "k": {"nodes_div": 5}, "p": [1.0],
-                  "connected": True})
+    preset = load_config(str(REPO / "configs/paper-rnn.yaml"))  # the paper's strings, graphs and training
+    reber = {**preset["reber"], "train": args.strings, "test": args.strings // 3}
+    generator = {**preset["graphs"][args.generator], "count": args.graphs}
     subprocess.run([*CLI, "reber", "--params", json.dumps({"reber": reber, "seed": 0}),
                     "--out", str(folder / "reber.parquet")], check=True, capture_output=True)
     subprocess.run([*CLI, "graphs", "--generator", args.generator, "--params",
                     json.dumps({"generator": generator, "seed": 0}), "--out", str(folder / "graphs.parquet")],
                    check=True, capture_output=True)
-    settings = {"populations": {"memory_gb": 2, "size": "auto"}, "replicates": 1, "seed": 0, "shards": 1,
-                "train": {"batch_size": 128, "embedding": "sources", "epochs": args.epochs, "lr": 0.001}}
+    settings = {"populations": preset["populations"], "replicates": 1, "seed": 0, "shards": 1,
+                "train": {**preset["structure"]["train"], "epochs": args.epochs}}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.time()
     job = subprocess.run([*CLI, "train-structured", "--threads", "1", "--cell", args.cell, "--generator",
@@ -85,7 +83,7 @@ def main() -> int:
     populations = len(stamps(job.stderr, ": population "))
     later = [b - a for a, b in zip(epochs[:-1], epochs[1:], strict=True)][: args.epochs - 1]
     print(f"one shard: {args.graphs} {args.generator} graphs, {args.cell}, {args.epochs} epochs on {args.strings} "
-          f"paper-like strings, batch 128, one thread; {populations} population(s)")
+          f"paper-like strings, batch {settings['train']['batch_size']}, one thread; {populations} population(s)")
     print(f"  wall {end - start:.1f} s (user {after.ru_utime - before.ru_utime:.1f}, "
           f"sys {after.ru_stime - before.ru_stime:.1f}; {after.ru_minflt - before.ru_minflt:,} page faults)")
     print(f"  start-up to the first population: {first - start:.1f} s "

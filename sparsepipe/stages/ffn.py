@@ -56,9 +56,10 @@ def train_ffn(dataset: str, arch: str, model_seed: int, settings: Mapping[str, A
                                                              patience=train_settings["plateau_patience"],
                                                              min_lr=train_settings["lr"] / 1000)
     start = time.perf_counter()
+    checkpoint = Path(f"{out}.partial")
     history = fit(model, optimizer, (data.x_train, data.y_train), train_settings["epochs"],
                   train_settings["batch_size"], seed, validation=(data.x_val, data.y_val),
-                  checkpoint=f"{out}.partial", label=f"ffn {dataset} {arch} seed {model_seed}", plateau=plateau,
+                  checkpoint=checkpoint, label=f"ffn {dataset} {arch} seed {model_seed}", plateau=plateau,
                   settings={"dataset": dataset, "arch": arch, "model_seed": model_seed,
                             "data": dataset_digest(dataset, root), **settings})
     test = evaluate(model, (data.x_test, data.y_test))
@@ -68,7 +69,7 @@ def train_ffn(dataset: str, arch: str, model_seed: int, settings: Mapping[str, A
                "seconds": time.perf_counter() - start}
     io.save_checkpoint({"state_dict": model.cpu().state_dict(), "masks": {}, "config": config,
                         "metrics": metrics, "optimizer": io.on_cpu(optimizer.state_dict())}, out)
-    Path(f"{out}.partial").unlink(missing_ok=True)  # only now: fit leaves it for a kill before the model is written
+    checkpoint.unlink(missing_ok=True)  # only now: fit leaves it for a kill before the model is written
     log.info("ffn %s %s seed %d: test accuracy %.4f", dataset, arch, model_seed, test.accuracy)
 
 def prune_ffn(model_path: str, method: str, settings: Mapping[str, Any], root: str, out: str,

@@ -59,8 +59,9 @@ def train_rnn(cell: str, model_seed: int, settings: Mapping[str, Any], data: str
     model.to(resolve_device(device))
     optimizer = adam(model.parameters(), settings["train"]["lr"])
     # the checkpoint belongs to these settings and to this data's content (a rerun on other data starts fresh)
+    checkpoint = Path(f"{out_model}.partial")
     fit(model, optimizer, sequences.train, settings["train"]["epochs"], settings["train"]["batch_size"], seed,
-        checkpoint=f"{out_model}.partial", label=f"rnn {cell} seed {model_seed}", batcher=bucketed_batches,
+        checkpoint=checkpoint, label=f"rnn {cell} seed {model_seed}", batcher=bucketed_batches,
         settings={"cell": cell, "model_seed": model_seed, "data": sequences.digest, **settings},
         anneal=settings["train"].get("schedule", "constant") == "cosine")
     result = evaluate(model, sequences.test, batcher=bucketed_batches)
@@ -71,7 +72,7 @@ def train_rnn(cell: str, model_seed: int, settings: Mapping[str, Any], data: str
                         "optimizer": io.on_cpu(optimizer.state_dict())}, out_model)
     io.write_table(pd.DataFrame([{"mode": cell, "model_seed": model_seed, "test_acc": acc, "test_loss": loss,
                                   "epochs": settings["train"]["epochs"], "seconds": seconds}]), out_table)
-    Path(f"{out_model}.partial").unlink(missing_ok=True)  # only now: fit leaves it for a kill before the outputs
+    checkpoint.unlink(missing_ok=True)  # only now: fit leaves it for a kill before the outputs are written
     log.info("rnn %s seed %d: test accuracy %.4f", cell, model_seed, acc)
 
 def prune_rnn(model_path: str, target: str, settings: Mapping[str, Any], data: str, out: str,
