@@ -80,11 +80,13 @@ def test_the_fused_kernels_train_like_the_plain_path(cell, kernels_mode):
     assert any(not torch.equal(a, b) for a, b in zip(plain_params, quick_params, strict=True))
 
 
-def test_the_fused_gradients_match_the_plain_ones_in_one_step(kernels_mode):
-    """Every parameter's gradient after one backward, both cells with the most skips."""
+@pytest.mark.parametrize("strings", [64, 45, 7])
+def test_the_fused_gradients_match_the_plain_ones_in_one_step(strings, kernels_mode):
+    """Every parameter's gradient after one backward, all four cells. The C products run 32 strings at a time in
+    registers and the rest one by one: 64 strings take the first way only, 7 the second only, 45 both."""
     if fused.library() is None:
         pytest.skip("no C compiler here")
-    split = tensors_of(generate_reber(64, 2, 16, seed=6), "train")
+    split = tensors_of(generate_reber(strings, 2, 16, seed=6), "train")
     for cell in ("gru", "lstm", "rnn_tanh", "rnn_relu"):
         grads = {}
         for mode in ("plain", "auto"):
@@ -115,3 +117,27 @@ def test_a_failing_compiler_falls_back_with_one_warning(monkeypatch, tmp_path, c
 def test_an_unknown_kernel_mode_is_named():
     with pytest.raises(ValueError, match="kernels: expected one of auto, plain; got 'fast'"):
         fused.use("fast")
+
+
+@pytest.mark.parametrize("mode", ["auto", "plain"])
+def test_reading_inside_the_wavefront_equals_reading_its_outputs(mode, kernels_mode):
+    """``run(read=...)`` (what the models train with: no copy of every step's outputs) against ``read(run())``:
+    the same values and the same gradients, through the C path and the plain one."""
+    fused.use(mode)
+    population = _population("gru")
+    split = tensors_of(generate_reber(45, 2, 16, seed=7), "train")
+    plan = population.wavefront
+    embedded = torch.nn.functional.embedding(split.tokens, population.embedding, padding_idx=0)
+    steps = embedded.shape[1] + plan.depth - 1
+    read = (split.lengths, population.sink_level, population.sink_column)
+    results = []
+    for inside in (True, False):
+        weights = population.weight.detach().clone().requires_grad_()
+        bias = population.bias_ih.detach().clone().requires_grad_()
+        source = embedded.detach().clone().requires_grad_()
+        sinks = (plan.run(weights, bias, source, steps, read=read) if inside
+                 else plan.read(plan.run(weights, bias, source, steps), *read))
+        (sinks * torch.linspace(-1, 1, sinks.numel()).view_as(sinks)).sum().backward()
+        results.append([sinks.detach(), weights.grad, bias.grad, source.grad])
+    for a, b in zip(*results, strict=True):
+        assert torch.equal(a, b)

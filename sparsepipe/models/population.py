@@ -144,8 +144,8 @@ class RecurrentPopulation(nn.Module):
         embedded = nn.functional.embedding(tokens, self.embedding, padding_idx=0)
         steps = embedded.shape[1] + self.wavefront.depth - 1
         bias = self.bias_ih * self.bias_ih_mask + self.bias_hh * self.bias_hh_mask
-        outputs = self.wavefront.run(self.weight * self.weight_mask, bias, embedded, steps)
-        sinks = self.wavefront.read(outputs, lengths, self.sink_level, self.sink_column)  # (N, all sinks)
+        sinks = self.wavefront.run(self.weight * self.weight_mask, bias, embedded, steps,
+                                   read=(lengths, self.sink_level, self.sink_column))  # (N, all sinks)
         terms = sinks[:, None, :] * self.classifier_weight[None]  # (N, classes, all sinks)
         logits = terms.new_zeros(len(sinks), terms.shape[1], self.size).index_add(2, self.sink_member, terms)
         return logits + self.classifier_bias[None]

@@ -87,5 +87,6 @@ class StructuredRNN(nn.Module):
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         embedded = self.embedding(trim(tokens, lengths))
         steps = embedded.shape[1] + self.wavefront.depth - 1
-        outputs = self.wavefront(self.paths_in_order(), embedded, steps)
-        return self.classifier(self.wavefront.read(outputs, lengths, self.sink_layer, self.sink_column))
+        read = (lengths, self.sink_layer, self.sink_column)
+        sinks = self.wavefront(self.paths_in_order(), embedded, steps, read=read)
+        return self.classifier(sinks)

@@ -301,28 +301,41 @@ class Wavefront(nn.Module):
         weights, bias = packed.split([self.weight_size, self.bias_size])
         return weights, bias
 
-    def forward(self, modules: Sequence[nn.RNNBase], embedded: torch.Tensor, steps: int) -> torch.Tensor:
+    def forward(self, modules: Sequence[nn.RNNBase], embedded: torch.Tensor, steps: int,
+                read: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
         """Layer outputs (steps, W, N) for ``embedded`` (N, T, E): ``[s, layer l's units]`` is layer l's output at
         time ``s - level(l)`` (zero for negative times; times at or past T are computed but meaningless, and a
-        causal reader never needs them). One call = one batch; ``steps`` is normally ``T + depth - 1``."""
+        causal reader never needs them). One call = one batch; ``steps`` is normally ``T + depth - 1``. With
+        ``read``, only the values :meth:`read` would take (see :meth:`run`)."""
         weights, bias = self.pack(modules)
-        return self.run(weights, bias, embedded, steps)
+        return self.run(weights, bias, embedded, steps, read)
 
-    def run(self, weights: torch.Tensor, bias: torch.Tensor, embedded: torch.Tensor, steps: int) -> torch.Tensor:
-        """:meth:`forward` with the paths' weights already packed (flat, as :meth:`pack` returns them)."""
+    def run(self, weights: torch.Tensor, bias: torch.Tensor, embedded: torch.Tensor, steps: int,
+            read: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+        """:meth:`forward` with the paths' weights already packed (flat, as :meth:`pack` returns them). With
+        ``read = (lengths, layers, columns)``: what :meth:`read` would take from the outputs, (N, k), without
+        copying every step's layer outputs out of the buffers first (nor their mostly-zero gradient back in:
+        for a population of 16 GRUs on paper-length strings, ~60 MB of memory traffic per batch)."""
         backward = torch.is_grad_enabled() and (embedded.requires_grad or weights.requires_grad
                                                 or bias.requires_grad)
-        return _WavefrontFunction.apply(self, embedded.permute(1, 2, 0), weights, bias, steps, backward)
+        return _WavefrontFunction.apply(self, embedded.permute(1, 2, 0), weights, bias, steps, backward, read)
 
     def read(self, outputs: torch.Tensor, lengths: torch.Tensor, layers: torch.Tensor, columns: torch.Tensor
              ) -> torch.Tensor:
         """(N, k): output unit ``columns[j]`` (of a layer of level ``layers[j]``) at each string's last real step,
         from the :meth:`forward` outputs; a layer of level ``l`` wrote time ``t`` at wavefront step ``t + l``."""
         _, width, n = outputs.shape
-        step = lengths.to(outputs.device)[:, None] - 1 + layers[None, :]
-        batch = torch.arange(n, device=outputs.device)[:, None]
-        flat = ((step * width + columns[None, :]) * n + batch).reshape(-1)
+        flat = _read_index(lengths, layers, columns, 0, width, n)
         return outputs.reshape(-1).index_select(0, flat).view(n, -1)  # backward: index_add, not a sorting scatter
+
+
+def _read_index(lengths: torch.Tensor, layers: torch.Tensor, columns: torch.Tensor, first: int, rows: int, n: int
+                ) -> torch.Tensor:
+    """Flat positions of :meth:`Wavefront.read`'s values in a (slabs, rows, N) buffer whose slab ``first + s``
+    holds wavefront step s: row ``columns[j]`` of the slab of step ``lengths - 1 + layers[j]``, string by string."""
+    step = lengths.to(layers.device)[:, None] - 1 + layers[None, :]
+    batch = torch.arange(n, device=layers.device)[:, None]
+    return (((first + step) * rows + columns[None, :]) * n + batch).reshape(-1)
 
 
 class Workspace:
@@ -389,7 +402,7 @@ class _WavefrontFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, plan: Wavefront, embedded: torch.Tensor, weights: torch.Tensor, bias: torch.Tensor,
-                steps: int, backward: bool) -> torch.Tensor:
+                steps: int, backward: bool, read: tuple[torch.Tensor, ...] | None) -> torch.Tensor:
         length, _, n = embedded.shape
         window, rows, cell = plan.window, plan.rows, plan.cell
         kernels = fused.kernels_for(cell, embedded)
@@ -432,7 +445,12 @@ class _WavefrontFunction(torch.autograd.Function):
                     lo, hi = st.bucket.active(s, length)
                     if lo < hi:
                         _cell_forward(cell, s, st, lo, hi, windows[s], outputs_t[s], n)
-        result = out[window:, : plan.outputs].clone()  # the block is reused: the caller gets its own copy
+        if read is not None:
+            ctx.read_index = _read_index(*read, window, rows, n)
+            result = out.view(-1).index_select(0, ctx.read_index).view(n, -1)
+        else:
+            ctx.read_index = None
+            result = out[window:, : plan.outputs].clone()  # the block is reused: the caller gets its own copy
         if not backward:
             plan.workspace.give(block)
             return result
@@ -444,15 +462,24 @@ class _WavefrontFunction(torch.autograd.Function):
         if ctx.block is None:
             raise RuntimeError("wavefront: a second backward through the same forward is not supported")
         plan, length, states = ctx.plan, ctx.length, ctx.states
-        steps, _, n = grad_out.shape
         window, rows, cell = plan.window, plan.rows, plan.cell
-        shapes = [(window + steps, rows, n)] + [tuple(st.acts.shape) for st in states]
+        n = ctx.out.shape[-1]
+        steps = ctx.out.shape[0] - window
+        # the C path consumes a path's gate gradients right after computing them: one path's rows per bucket,
+        # reused (cache-resident), instead of every step's (for a GRU population of 16 on paper-length strings,
+        # ~180 MB written and read back per batch)
+        shapes = [(window + steps, rows, n)] + [(st.bucket.packed_rows, n) if ctx.kernels is not None
+                                                else tuple(st.acts.shape) for st in states]
         d_block, (d_out, *d_acts) = plan.workspace.take(shapes, grad_out)
         # Zero what is read before it is written whole: the embedding rows and the zero row (accumulated into),
         # and each path's state gradient after its last step (no later step of the path adds to it). A path's
         # earlier state gradients are zeroed by the step that accumulates into them (_cell_backward). The
         # layers' rows before the first step take gradients no one reads.
-        d_out[window:, : plan.outputs] = grad_out
+        if ctx.read_index is None:
+            d_out[window:, : plan.outputs] = grad_out
+        else:  # the read values' gradients, where they were read
+            d_out[window:, : plan.outputs].zero_()
+            d_out.view(-1).index_add_(0, ctx.read_index, grad_out.reshape(-1))
         d_out[:, plan.outputs : plan.hidden_row].zero_()
         d_out[:, plan.zero_row].zero_()
         for b in plan.buckets:
@@ -477,14 +504,14 @@ class _WavefrontFunction(torch.autograd.Function):
         if ctx.needs_input_grad[1]:
             d_embedded = d_out[window : window + min(length, steps), plan.outputs : plan.hidden_row]
             if length > steps:
-                d_embedded = torch.cat([d_embedded, grad_out.new_zeros(length - steps, plan.embedding, n)])
+                d_embedded = torch.cat([d_embedded, d_out.new_zeros(length - steps, plan.embedding, n)])
             d_embedded = d_embedded.clone()  # d_out goes back to the workspace
         d_weights = torch.cat([g.d_weights_t.transpose(1, 2).reshape(-1) for g in grads])
         d_bias = torch.cat([g.d_bias.reshape(-1) for g in grads])
         plan.workspace.give(ctx.block)
         plan.workspace.give(d_block)
-        ctx.block = ctx.out = ctx.states = None
-        return None, d_embedded, d_weights, d_bias, None, None
+        ctx.block = ctx.out = ctx.states = ctx.read_index = None
+        return None, d_embedded, d_weights, d_bias, None, None, None
 
 
 def _cell_forward(cell: str, s: int, st: _BucketState, lo: int, hi: int, window_rows: torch.Tensor,
