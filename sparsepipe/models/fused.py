@@ -279,12 +279,15 @@ static Shape shape_of(const long *b, long q) {
 }
 
 /* cell: 0 GRU, 1 LSTM, 2 RNN-tanh, 3 RNN-ReLU. out: (window + steps) x rows x N, step s's rows at
-   out + (window + s) * rows * N. Padded units are skipped: never computed, never added anywhere. */
-void wavefront_forward(long cell, long steps, long length, long N, long rows, long window, float *out, long buckets,
-                       const long *spec) {
+   out + (window + s) * rows * N; its first `outputs` rows are the layers' outputs, summed over the paths writing
+   them: zeroed here, just before the step adds onto them (only this step writes them; later steps read them).
+   Padded units are skipped: never computed, never added anywhere. */
+void wavefront_forward(long cell, long steps, long length, long N, long rows, long window, long outputs, float *out,
+                       long buckets, const long *spec) {
     for (long s = 0; s < steps; s++) {
         const float *win = out + s * rows * N;
         float *cur = out + (window + s) * rows * N;
+        zero_row(outputs * N, cur);
         for (long k = 0; k < buckets; k++) {
             const long *b = spec + k * BUCKET_FIELDS;
             long P = b[B_P], w = b[B_W], S = b[B_S], I = b[B_I], Rr = b[B_R], lo, hi;
@@ -373,7 +376,7 @@ void wavefront_backward(long cell, long steps, long length, long N, long rows, l
 BUCKET_FIELDS = 22  # the C enum's count: one row of longs per bucket (see wavefront_forward)
 
 # the C entry points and their leading long arguments (sizes and buffer addresses; then the bucket spec)
-_ENTRY_POINTS = {"wavefront_forward": 8, "wavefront_backward": 9}
+_ENTRY_POINTS = {"wavefront_forward": 9, "wavefront_backward": 9}
 
 _state: dict[str, object] = {"mode": os.environ.get("SPARSEPIPE_KERNELS", "auto"), "library": None, "tried": False}
 

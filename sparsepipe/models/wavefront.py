@@ -415,7 +415,9 @@ class _WavefrontFunction(torch.autograd.Function):
         # out[window + s]: what wavefront step s wrote. Zero what is read before any step writes it: the layers'
         # rows (accumulated into), each path's state before its first step (idle paths never write theirs, and
         # only a path's own next step reads its state), the zero row, and the embedding rows past the strings
-        out[:, : plan.outputs].zero_()
+        # (the C path zeroes a step's layer rows itself, just before the step adds onto them: one pass fewer over
+        # every step's rows, and the zeros are still in cache when the step adds)
+        out[: window if kernels is not None else None, : plan.outputs].zero_()
         out[:, plan.zero_row].zero_()
         for b in plan.buckets:
             for level, first, stop in b.level_runs:
@@ -434,8 +436,8 @@ class _WavefrontFunction(torch.autograd.Function):
                                tables=tables and kernels is None)
                   for k, (b, wp, bp) in enumerate(zip(plan.buckets, weight_parts, bias_parts, strict=True))]
         if kernels is not None:  # every step of every bucket in one C call (sparsepipe.models.fused)
-            kernels.wavefront_forward(fused.CELLS[cell], steps, length, n, rows, window, out.data_ptr(), len(states),
-                                      fused.bucket_spec(states))
+            kernels.wavefront_forward(fused.CELLS[cell], steps, length, n, rows, window, plan.outputs, out.data_ptr(),
+                                      len(states), fused.bucket_spec(states))
         else:
             # the rows step s gathers from: the K + 1 newest steps, as (rows * (K + 1), N) views
             windows = out.view(-1, n).unfold(0, (window + 1) * rows, rows).transpose(1, 2).unbind(0)
