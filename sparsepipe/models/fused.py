@@ -144,19 +144,26 @@ typedef float V __attribute__((vector_size(64), aligned(4)));  /* unaligned load
 #define VL 16
 static inline __attribute__((always_inline)) V ld(const float *p) { return *(const V *)p; }
 static inline __attribute__((always_inline)) void st(float *p, V v) { *(V *)p = v; }
+/* lanes of two vectors picked by index (0-15: the first's, 16-31: the second's): gcc >= 12 and clang share
+   __builtin_shufflevector; older gcc has only __builtin_shuffle */
+#if defined(__clang__) || __GNUC__ >= 12
+#define PICK(a, b, ...) __builtin_shufflevector(a, b, __VA_ARGS__)
+#else
 typedef int VI __attribute__((vector_size(64)));
+#define PICK(a, b, ...) __builtin_shuffle(a, b, (VI){__VA_ARGS__})
+#endif
 /* The lane sums of 4 vectors at once, as a tree of shuffles: sums[j] = the sum of v_j's 16 lanes */
 static inline __attribute__((always_inline)) void sums4(V v0, V v1, V v2, V v3, float *sums) {
-    V a = __builtin_shuffle(v0, v1, (VI){0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23})
-        + __builtin_shuffle(v0, v1, (VI){8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31});
-    V b = __builtin_shuffle(v2, v3, (VI){0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23})
-        + __builtin_shuffle(v2, v3, (VI){8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31});
+    V a = PICK(v0, v1, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
+        + PICK(v0, v1, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    V b = PICK(v2, v3, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
+        + PICK(v2, v3, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
     /* a: v0's 8 half-sums, then v1's; b: v2's, v3's */
-    V c = __builtin_shuffle(a, b, (VI){0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27})
-        + __builtin_shuffle(a, b, (VI){4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31});
+    V c = PICK(a, b, 0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27)
+        + PICK(a, b, 4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31);
     /* c: 4 partial sums of each of v0 .. v3 */
-    V e = c + __builtin_shuffle(c, (VI){2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13});
-    e += __builtin_shuffle(e, (VI){1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14});
+    V e = c + PICK(c, c, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
+    e += PICK(e, e, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14);
     sums[0] = e[0]; sums[1] = e[4]; sums[2] = e[8]; sums[3] = e[12];
 }
 
