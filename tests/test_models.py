@@ -175,3 +175,27 @@ def test_unknown_cell_is_a_config_error():
         RecurrentClassifier("transformer", VOCABULARY, 4, [4])
     with pytest.raises(ConfigError, match="gru"):
         StructuredRNN(layered_dag(DAG), "transformer", VOCABULARY, 4)
+
+
+def test_the_step_embedding_is_the_padded_embedding_laid_out_for_the_wavefront():
+    """Values equal to nn.functional.embedding's bit for bit, gradients to float rounding, the pad row without any;
+    the memory laid out (E, T, N), so the wavefront's copy reads rows of strings."""
+    from sparsepipe.models.wavefront import step_embedding
+
+    torch.manual_seed(3)
+    weight = torch.randn(VOCABULARY, 6)
+    split = tensors_of(generate_reber(40, 2, 12, seed=3), "train")
+    tokens = split.tokens[:, : int(split.lengths.max())]
+    assert (tokens == 0).any()  # padded strings: the pad row is read and must take no gradient
+    upstream = torch.randn(*tokens.shape, 6)
+    results = []
+    for embed in (step_embedding, lambda w, t: torch.nn.functional.embedding(t, w, padding_idx=0)):
+        leaf = weight.clone().requires_grad_()
+        out = embed(leaf, tokens)
+        (out * upstream).sum().backward()
+        results.append((out.detach(), leaf.grad))
+    (fast, fast_grad), (plain, plain_grad) = results
+    assert torch.equal(fast, plain)
+    torch.testing.assert_close(fast_grad, plain_grad, rtol=1e-5, atol=1e-6)
+    assert not fast_grad[0].any() and fast_grad[1:].abs().sum() > 0
+    assert fast.permute(2, 1, 0).is_contiguous()  # (E, T, N) in memory

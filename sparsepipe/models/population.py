@@ -32,7 +32,7 @@ from sparsepipe.models.masks import mask_of, trainable
 from sparsepipe.models.rnn import WEIGHTS, trim
 from sparsepipe.models.structured import StructuredRNN
 from sparsepipe.models.structured_ffn import StructuredFFN
-from sparsepipe.models.wavefront import EMBEDDING, Wavefront, buckets_of, workspace_bytes
+from sparsepipe.models.wavefront import EMBEDDING, Wavefront, buckets_of, step_embedding, workspace_bytes
 
 
 class _Packing:
@@ -141,7 +141,7 @@ class RecurrentPopulation(nn.Module):
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         tokens = trim(tokens, lengths) if self.trims_batches else tokens
-        embedded = nn.functional.embedding(tokens, self.embedding, padding_idx=0)
+        embedded = step_embedding(self.embedding, tokens)
         steps = embedded.shape[1] + self.wavefront.depth - 1
         bias = self.bias_ih * self.bias_ih_mask + self.bias_hh * self.bias_hh_mask
         sinks = self.wavefront.run(self.weight * self.weight_mask, bias, embedded, steps,

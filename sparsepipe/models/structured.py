@@ -25,8 +25,9 @@ from torch import nn
 from torch.nn.utils import prune
 
 from sparsepipe.graphs.layering import LayeredDAG
+from sparsepipe.models.masks import effective_weight
 from sparsepipe.models.rnn import GATES, check_cell, recurrent_layer, trim
-from sparsepipe.models.wavefront import EMBEDDING, Wavefront
+from sparsepipe.models.wavefront import EMBEDDING, Wavefront, step_embedding
 
 
 def edge_mask(layered: LayeredDAG, source: int, target: int) -> torch.Tensor:
@@ -85,7 +86,7 @@ class StructuredRNN(nn.Module):
         return [*self.recurrent, *self.skips]
 
     def forward(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        embedded = self.embedding(trim(tokens, lengths))
+        embedded = step_embedding(effective_weight(self.embedding), trim(tokens, lengths))
         steps = embedded.shape[1] + self.wavefront.depth - 1
         read = (lengths, self.sink_layer, self.sink_column)
         sinks = self.wavefront(self.paths_in_order(), embedded, steps, read=read)
