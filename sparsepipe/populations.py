@@ -44,8 +44,10 @@ log = logging.getLogger(__name__)
 
 GIB = 1024**3
 # ``size: auto`` on the CPU: at most this many members. bench/population_size.py (200 paper-drawn GRUs on paper-like
-# strings, one thread, fused kernels): 51 / 34 / 27 / 33 / 31 ms per member-batch at K <= 12 / 25 / 50 / 100 / 200;
-# past ~50 members a step's tensors spill the caches. On a GPU, auto fills the memory budget.
+# strings, one thread): with the per-step torch ops, 51 / 34 / 27 / 33 / 31 ms per member-batch at K <= 12 / 25 / 50 /
+# 100 / 200 (past ~50 members a step's tensors spilled the caches); with the C wavefront and its products in
+# registers, flat: GRU 5.1 / 4.9 / 4.8 / 5.0 ms at K <= 8 / 16 / 32 / 64, RNN-tanh and RNN-ReLU 2.3-2.4 ms at every
+# K (docs/benchmarks.md). On a GPU, auto fills the memory budget.
 CPU_SIZE_CAP = 64
 
 

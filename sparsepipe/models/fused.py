@@ -114,7 +114,7 @@ ROW tanh_row(long N, R a, R h) {
 ROW relu_row(long N, R a, R h) {
     for (long n = 0; n < N; n++) { float v = a[n] > 0.0f ? a[n] : 0.0f; a[n] = v; h[n] = v; }
 }
-/* a holds the activated state: d tanh = 1 - tanh^2, d relu = [relu > 0] */
+/* a: the activated state (the new state h): d tanh = 1 - tanh^2, d relu = [relu > 0] */
 ROW tanh_backward_row(long N, C a, C dh, R da) { for (long n = 0; n < N; n++) da[n] = dh[n] - dh[n] * a[n] * a[n]; }
 ROW relu_backward_row(long N, C a, C dh, R da) { for (long n = 0; n < N; n++) da[n] = a[n] > 0.0f ? dh[n] : 0.0f; }
 
@@ -311,7 +311,8 @@ void wavefront_forward(long cell, long steps, long length, long N, long rows, lo
                 Shape sh = shape_of(b, q);
                 const long *gather = PTR(const long, b, B_GATHER) + q * S;
                 const float *xh[S];  /* the path's columns where they lie; padding columns are never read */
-                float *a = PTR(float, b, B_A) + (s * P + q) * Rr * N;
+                /* the RNN cells' backward reads the new state in h (below), so their rows are one path's scratch */
+                float *a = PTR(float, b, B_A) + (cell >= 2 ? 0 : (s * P + q) * Rr * N);
                 float *h = cur + (b[B_HROW] + q * w) * N;
                 FOR_COLUMNS(sh, j, { xh[j] = win + gather[j] * N; })
                 gemm_bias(sh, N, PTR(const float, b, B_WEIGHTS) + q * Rr * S, PTR(const float, b, B_BIAS) + q * Rr,
@@ -359,7 +360,8 @@ void wavefront_backward(long cell, long steps, long length, long N, long rows, l
                 const long *gather = PTR(const long, b, B_GATHER) + q * S;
                 const float *xh[S];
                 FOR_COLUMNS(sh, j, { xh[j] = win + gather[j] * N; })
-                const float *a = PTR(const float, b, B_A) + (s * P + q) * Rr * N;
+                const float *a = PTR(const float, b, B_A) + (s * P + q) * Rr * N;  /* GRU and LSTM only */
+                const float *h = out + ((window + s) * rows + b[B_HROW] + q * w) * N;  /* the forward's new state */
                 float *da = PTR(float, b, B_DA);  /* one path's rows, reused: consumed below, in this path */
                 for (long u = 0; u < sh.units; u++) add_row(N, dh + u * N, dcur + route[u] * N);
                 for (long u = 0; u < sh.units; u++) {
@@ -370,7 +372,7 @@ void wavefront_backward(long cell, long steps, long length, long N, long rows, l
                                          d, d + w * N, d + 2 * w * N, d + 3 * w * N, dprev + u * N, s > 0);
                     } else if (cell >= 2) {  /* the previous state's gradient comes through the weights only */
                         zero_row(N, dprev + u * N);
-                        (cell == 2 ? tanh_backward_row : relu_backward_row)(N, r, dh + u * N, d);
+                        (cell == 2 ? tanh_backward_row : relu_backward_row)(N, h + u * N, dh + u * N, d);
                     } else {
                         long at = ((s * P + q) * w + u) * N;
                         zero_row(N, dprev + u * N);

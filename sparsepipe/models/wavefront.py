@@ -436,8 +436,12 @@ class _WavefrontFunction(torch.autograd.Function):
         window, rows, cell = plan.window, plan.rows, plan.cell
         kernels = fused.kernels_for(cell, embedded)
         shapes = [(window + steps, rows, n)]
-        for b in plan.buckets:  # the C path reads a path's inputs in place: no gathered block
-            shapes += [(steps, b.paths, b.span, n) if kernels is None else (0,), (steps, b.paths, b.packed_rows, n)]
+        # the C path reads a path's inputs in place (no gathered block), and the RNN cells' backward reads their new
+        # state where the forward wrote it, so their pre-activations need one path's rows, not every step's
+        one_path = kernels is not None and cell in ("rnn_tanh", "rnn_relu")
+        for b in plan.buckets:
+            shapes += [(steps, b.paths, b.span, n) if kernels is None else (0,),
+                       (b.packed_rows, n) if one_path else (steps, b.paths, b.packed_rows, n)]
             if cell == "lstm":
                 shapes += [(steps + 1, b.paths, b.units, n), (steps, b.paths, b.units, n), (steps, b.paths, b.units, n)]
         block, (out, *views) = plan.workspace.take(shapes, embedded)
