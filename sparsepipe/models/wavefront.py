@@ -110,9 +110,6 @@ class _Bucket(nn.Module):
         index = sorted(index, key=lambda p: level[targets[p]])  # so a step's active paths are one slice
         self.index, self.paths = index, len(index)
         self.levels = [level[targets[p]] for p in index]
-        # (level, first, stop): the paths of each level, a contiguous run in level order
-        self.level_runs = [(lv, bisect.bisect_left(self.levels, lv), bisect.bisect_right(self.levels, lv))
-                           for lv in sorted(set(self.levels))]
         self.units, self.inputs = max(sizes[p] for p in index), max(fan_in[p] for p in index)  # w, I
         self.hidden_row, self.packed_rows = hidden_row, packed_rows_of(plan.cell, self.units)
         w, i_max, window, rows, zero_row = self.units, self.inputs, plan.window, plan.rows, plan.zero_row
@@ -125,6 +122,14 @@ class _Bucket(nn.Module):
             gather[q, i_max:] = (window - 1) * rows + hidden_row + q * w + torch.arange(w)
             route[q, : sizes[p]] = plan.starts[targets[p]] + torch.arange(sizes[p])
         self.register_buffer("level_index", torch.tensor(self.levels, dtype=torch.long), persistent=False)
+        # each path's state before its first step, zeroed per batch (idle paths never write theirs): its rows in the
+        # step rows (forward; the backward's are ``length`` steps later) and its LSTM cell state, as flat indices,
+        # so that one index_fill_ zeroes them all (one zero_ per level run cost ~2 ms a batch in a population of 16)
+        self.register_buffer("first_state_rows", torch.tensor(
+            [(window + lv - 1) * rows + hidden_row + q * w + u for q, lv in enumerate(self.levels) for u in range(w)],
+            dtype=torch.long), persistent=False)
+        self.register_buffer("first_cell_state", torch.tensor([lv * self.paths + q for q, lv in enumerate(self.levels)],
+                                                              dtype=torch.long), persistent=False)
         # each path's own units and inputs (the C path skips the padding, sparsepipe.models.fused)
         self.register_buffer("path_units", torch.tensor([sizes[p] for p in index], dtype=torch.long),
                              persistent=False)
@@ -317,6 +322,8 @@ class Wavefront(nn.Module):
                                                         strict=True)):
                     parts[k][p] = index + offset
         self.register_buffer("destination", torch.cat([i for part in parts for i in part]), persistent=False)
+        self.register_buffer("first_state_rows", torch.cat([b.first_state_rows for b in self.buckets]),
+                             persistent=False)
         self.workspace = Workspace()
         # scatters by :class:`_Scatter` tables (deterministic, no sort per call): None = on CUDA where torch's
         # deterministic algorithms are on (where index_add_ would sort); True/False force it (tests)
@@ -411,8 +418,7 @@ class _BucketState:
         self.bucket, self.weights, self.bias, self.tables = bucket, weights, bias, tables
         self.gathered, self.acts, self.lstm = gathered, acts, lstm
         if cell == "lstm":  # a path's cell state before its first step (idle paths never write theirs)
-            for level, first, stop in bucket.level_runs:
-                lstm[0][level, first:stop].zero_()
+            lstm[0].view(-1, *lstm[0].shape[2:]).index_fill_(0, bucket.first_cell_state, 0)
         if not views:  # the C path reads the buffers whole (sparsepipe.models.fused.bucket_spec)
             return
         self.gather = bucket.gather.view(p, -1)
@@ -452,9 +458,7 @@ class _WavefrontFunction(torch.autograd.Function):
         # every step's rows, and the zeros are still in cache when the step adds)
         out[: window if kernels is not None else None, : plan.outputs].zero_()
         out[:, plan.zero_row].zero_()
-        for b in plan.buckets:
-            for level, first, stop in b.level_runs:
-                out[window + level - 1, b.hidden_row + first * b.units : b.hidden_row + stop * b.units].zero_()
+        out.view(-1, n).index_fill_(0, plan.first_state_rows, 0)
         out[window : window + min(length, steps), plan.outputs : plan.hidden_row] = embedded[:steps]
         out[window + length :, plan.outputs : plan.hidden_row].zero_()
         per = 5 if cell == "lstm" else 2
@@ -517,10 +521,7 @@ class _WavefrontFunction(torch.autograd.Function):
             d_out.view(-1).index_add_(0, ctx.read_index, grad_out.reshape(-1))
         d_out[:, plan.outputs : plan.hidden_row].zero_()
         d_out[:, plan.zero_row].zero_()
-        for b in plan.buckets:
-            for level, first, stop in b.level_runs:
-                d_out[window + level + length - 1,
-                      b.hidden_row + first * b.units : b.hidden_row + stop * b.units].zero_()
+        d_out.view(-1, n).index_fill_(0, plan.first_state_rows + length * rows, 0)
         grads = [_BucketGradient(st, cell, d_out, d, window, steps, views=ctx.kernels is None)
                  for st, d in zip(states, d_acts, strict=True)]
         if ctx.kernels is not None:
