@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from submitit.slurm.slurm import SlurmJobEnvironment
 
 from sparsepipe import io, launch, stages
 from sparsepipe.data.reber import generate_reber
@@ -130,6 +131,16 @@ def _wait_for(path: Path, seconds: float = 120) -> None:
         time.sleep(0.5)
 
 
+def _preempt(job) -> None:
+    """What SLURM sends on preemption: SIGTERM, then (seconds later, after GraceTime) SIGUSR2, on which submitit
+    checkpoints and runs ``scontrol requeue``. submitit's own ``job._interrupt()`` sends the two back to back, and
+    SLURM may deliver them in either order: a SIGTERM arriving after SIGUSR2 killed the ``scontrol requeue`` child
+    (seen twice in one CI run, on a loaded machine). Waiting for the first to arrive keeps SLURM's order."""
+    subprocess.run(["scancel", job.job_id, "--signal", "SIGTERM"], check=True)
+    time.sleep(2)
+    subprocess.run(["scancel", job.job_id, "--signal", SlurmJobEnvironment.USR_SIG], check=True)
+
+
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> dict:
     out = tmp_path_factory.mktemp("uninterrupted") / "model.pt"
@@ -164,7 +175,7 @@ def test_a_preempted_job_requeues_and_resumes(slurm_cluster, tmp_path, uninterru
     job = launch._executor(_where(tmp_path), tmp_path / "jobs", "train").submit(launch.Resumable(stages.ffn.train_ffn),
                                                                                **_train_ffn_call(out))
     _wait_for(Path(f"{out}.partial"))
-    job._interrupt()  # what SLURM sends on preemption: SIGTERM, then SIGUSR2 -> submitit checkpoints and requeues
+    _preempt(job)
     job.result()
     assert "resumed from" in Path(job.paths.stderr).read_text()
     _assert_same_model(out, uninterrupted)
@@ -204,7 +215,7 @@ def test_a_preempted_population_requeues_resumes_and_ends_with_the_same_table(sl
     while not list(tmp_path.glob("shard.parquet.population.*.partial")):
         assert time.time() < deadline, "the population never checkpointed"
         time.sleep(0.5)
-    job._interrupt()  # SIGTERM, then SIGUSR2: submitit checkpoints and requeues the same call
+    _preempt(job)  # submitit checkpoints and requeues the same call
     job.result()
     assert "resumed from" in Path(job.paths.stderr).read_text()
     assert not list(tmp_path.glob("shard.parquet*.partial"))
