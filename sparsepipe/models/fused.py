@@ -197,7 +197,8 @@ ROW gemm_bias(Shape sh, long N, const float *restrict W, const float *restrict B
     long S = sh.S, col[sh.fan_in + sh.units], row[sh.gates * sh.units + 3];
     long cols = columns_of(sh, col), rows = rows_of(sh, row);
     float zero_w[S], scratch[N];
-    for (long k = 0; k < S; k++) zero_w[k] = 0.0f;
+    if (rows > sh.gates * sh.units)  /* padded rows read zero weights (GRU and LSTM rows never need padding) */
+        for (long k = 0; k < S; k++) zero_w[k] = 0.0f;
     for (long t = 0; t < rows; t += 4) {
         const float *w[4];
         float *o[4], b[4];
@@ -242,7 +243,8 @@ ROW weights_backward(Shape sh, long N, const float *restrict W, const float *con
     long S = sh.S, M = sh.gates * sh.w, col[sh.fan_in + sh.units], row[sh.gates * sh.units + 3];
     long cols = columns_of(sh, col), rows = rows_of(sh, row);
     float zero_d[N];
-    for (long n = 0; n < N; n++) zero_d[n] = 0.0f;
+    if (rows > sh.gates * sh.units)  /* padded rows read zero gradients */
+        for (long n = 0; n < N; n++) zero_d[n] = 0.0f;
     for (long t = 0; t < rows; t++) {
         long r = row[t];
         if (r < 0) continue;
@@ -286,6 +288,11 @@ ROW weights_backward(Shape sh, long N, const float *restrict W, const float *con
     }
 }
 
+/* Where path q's pre-activations of step s lie in its bucket's buffer: every step's for GRU and LSTM (their
+   backward reads the gates again); one path's scratch rows for the RNN cells, whose backward reads the new state
+   in the step rows instead (wavefront.py allocates the buffer to match) */
+static long acts_at(long cell, long s, long P, long q, long Rr, long N) { return cell >= 2 ? 0 : (s * P + q) * Rr * N; }
+
 /* bucket k's path q: its real shape (units and fan-in of its own, within the bucket's padded block) */
 static Shape shape_of(const long *b, long q) {
     Shape sh = {b[B_R] / b[B_W], b[B_W], PTR(const long, b, B_UNITS)[q], PTR(const long, b, B_FAN_IN)[q], b[B_I],
@@ -311,8 +318,7 @@ void wavefront_forward(long cell, long steps, long length, long N, long rows, lo
                 Shape sh = shape_of(b, q);
                 const long *gather = PTR(const long, b, B_GATHER) + q * S;
                 const float *xh[S];  /* the path's columns where they lie; padding columns are never read */
-                /* the RNN cells' backward reads the new state in h (below), so their rows are one path's scratch */
-                float *a = PTR(float, b, B_A) + (cell >= 2 ? 0 : (s * P + q) * Rr * N);
+                float *a = PTR(float, b, B_A) + acts_at(cell, s, P, q, Rr, N);
                 float *h = cur + (b[B_HROW] + q * w) * N;
                 FOR_COLUMNS(sh, j, { xh[j] = win + gather[j] * N; })
                 gemm_bias(sh, N, PTR(const float, b, B_WEIGHTS) + q * Rr * S, PTR(const float, b, B_BIAS) + q * Rr,
@@ -360,7 +366,7 @@ void wavefront_backward(long cell, long steps, long length, long N, long rows, l
                 const long *gather = PTR(const long, b, B_GATHER) + q * S;
                 const float *xh[S];
                 FOR_COLUMNS(sh, j, { xh[j] = win + gather[j] * N; })
-                const float *a = PTR(const float, b, B_A) + (s * P + q) * Rr * N;  /* GRU and LSTM only */
+                const float *a = PTR(const float, b, B_A) + acts_at(cell, s, P, q, Rr, N);  /* GRU and LSTM read it */
                 const float *h = out + ((window + s) * rows + b[B_HROW] + q * w) * N;  /* the forward's new state */
                 float *da = PTR(float, b, B_DA);  /* one path's rows, reused: consumed below, in this path */
                 for (long u = 0; u < sh.units; u++) add_row(N, dh + u * N, dcur + route[u] * N);

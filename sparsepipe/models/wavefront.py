@@ -443,7 +443,8 @@ class _WavefrontFunction(torch.autograd.Function):
         kernels = fused.kernels_for(cell, embedded)
         shapes = [(window + steps, rows, n)]
         # the C path reads a path's inputs in place (no gathered block), and the RNN cells' backward reads their new
-        # state where the forward wrote it, so their pre-activations need one path's rows, not every step's
+        # state where the forward wrote it, so their pre-activations need one path's rows, not every step's (the C
+        # side's twin of this rule: acts_at in sparsepipe/models/fused.py)
         one_path = kernels is not None and cell in ("rnn_tanh", "rnn_relu")
         for b in plan.buckets:
             shapes += [(steps, b.paths, b.span, n) if kernels is None else (0,),
