@@ -18,6 +18,7 @@ from sparsepipe.models.population import FeedForwardPopulation, RecurrentPopulat
 from sparsepipe.models.rnn import CELLS
 from sparsepipe.models.structured import StructuredRNN
 from sparsepipe.models.structured_ffn import StructuredFFN
+from sparsepipe.models.wavefront import Workspace
 from sparsepipe.seeds import seed_everything
 from sparsepipe.train import batches, evaluate, fit
 
@@ -202,6 +203,32 @@ def test_the_memory_estimate_covers_what_a_batch_takes():
     population(tokens, lengths).sum().backward()
     taken = sum(block.numel() * 4 for block in population.wavefront.workspace.free)
     assert populations.memory_bytes(population.members, 64, int(lengths.max())) >= taken
+
+
+def test_the_workspace_keeps_no_outgrown_blocks_so_the_estimate_holds_after_batches_of_growing_length():
+    """Batches come in random length order; each longer one grows the workspace. Blocks outgrown by a longer batch
+    are released, so what a population holds after many batches stays within the estimate for the longest one."""
+    population = RecurrentPopulation(_recurrent("gru"))
+    tokens, lengths, labels = _strings(256)
+    order = lengths.argsort()
+    for chunk in order.split(32):  # each batch longer than the one before
+        population(tokens[chunk], lengths[chunk]).sum().backward()
+    workspace = population.wavefront.workspace
+    held = sum(block.numel() for block in workspace.free)
+    assert all(block.numel() == workspace.largest for block in workspace.free)
+    assert held <= 2 * workspace.largest
+    assert populations.memory_bytes(population.members, 32, int(lengths.max())) >= 4 * held
+
+
+def test_a_capture_workspace_keeps_every_block_it_served():
+    """CUDA graphs replay into the blocks they were captured with, so capture's workspace never drops one."""
+    like = torch.zeros(1)
+    for release, kept in ((True, [300]), (False, [300, 200, 100])):
+        workspace = Workspace(keep=1 << 30, release=release)
+        blocks = [workspace.take([(size,)], like)[0] for size in (100, 200, 300)]  # each batch longer
+        for block in blocks:
+            workspace.give(block)
+        assert [block.numel() for block in workspace.free] == kept
 
 
 def test_an_interrupted_population_resumes_from_its_checkpoint_and_ends_the_same(tmp_path):

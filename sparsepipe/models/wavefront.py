@@ -382,8 +382,9 @@ class Workspace:
     backward gives it back; a forward that no backward will follow gives it back itself.
     """
 
-    def __init__(self, keep: int = 4):
-        self.keep, self.free, self.largest = keep, [], 0
+    def __init__(self, keep: int = 4, release: bool = True):
+        """``release=False``: never drop a block (CUDA graphs replay into the blocks they were captured with)."""
+        self.keep, self.release, self.free, self.largest = keep, release, [], 0
 
     def take(self, shapes: Sequence[tuple[int, ...]], like: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """A block and views of it with ``shapes`` (contents undefined); give the block back when done."""
@@ -395,11 +396,20 @@ class Workspace:
                 break
         else:
             self.largest = max(self.largest, need)  # grow to the largest batch seen, so later batches fit
+            self._release_outgrown()
             block = like.new_empty(self.largest)
         return block, [view.view(shape) for view, shape in zip(block[:need].split(sizes), shapes, strict=True)]
 
     def give(self, block: torch.Tensor) -> None:
         self.free = sorted([*self.free, block], key=torch.Tensor.numel, reverse=True)[: self.keep]
+        self._release_outgrown()
+
+    def _release_outgrown(self) -> None:
+        """Drop free blocks smaller than the largest: every block taken from now on is allocated at the largest
+        size, so they would never be used again and only hold memory (batches come in random length order, so
+        a population grew 4 blocks of 320-500 MB where 2 of the largest serve every batch)."""
+        if self.release:
+            self.free = [block for block in self.free if block.numel() >= self.largest]
 
 
 def _steps(x: torch.Tensor, *blocks: tuple[int, int]) -> list[tuple[torch.Tensor, ...]]:
