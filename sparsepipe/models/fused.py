@@ -139,7 +139,7 @@ static void active(const long *levels, long P, long s, long length, long *lo, lo
 /* A path's real rows and columns within its bucket's padded block: gate g's rows g*w .. g*w + units - 1, and the
    columns 0 .. fan_in - 1 (its inputs) and I .. I + units - 1 (its previous state). Padding holds zeros in the plain
    path; here it is skipped, so a path costs its own size, whatever the widest path of its bucket. */
-typedef struct { long gates, w, units, fan_in, I, S, gru; } Shape;
+typedef struct { long gates, w, units, fan_in, I, S; } Shape;
 #define FOR_COLUMNS(sh, k, ...) \
     for (long k = 0; k < (sh).fan_in; k++) __VA_ARGS__ \
     for (long k = (sh).I; k < (sh).I + (sh).units; k++) __VA_ARGS__
@@ -182,21 +182,10 @@ static long columns_of(Shape sh, long *col) {
     FOR_COLUMNS(sh, k, { col[c++] = k; })
     return c;
 }
-/* Which columns a tile of 4 rows reads: all, the inputs only, or the previous state only. The GRU's candidate rows
-   are zero past their own part (its input part: W_in over the inputs; its hidden part: W_hn over the state), so a
-   tile of rows of one part only skips the other part's columns (in the paper-drawn graphs' paths, 14% of the GRU's
-   products). Skipping an exact zero weight changes no sum (x + 0 w = x for finite w), and the tiles stay those of
-   the rows in gate order, so the forward's and the backward's results are bit for bit those of full tiles. */
-enum { ALL_COLUMNS, INPUT_COLUMNS, STATE_COLUMNS };
-static long rows_of(Shape sh, long *row, int *part) {
-    long r = 0, u = sh.units;
+static long rows_of(Shape sh, long *row) {
+    long r = 0;
     for (long g = 0; g < sh.gates; g++)
-        for (long j = 0; j < u; j++) row[r++] = g * sh.w + j;
-    for (long t = 0; 4 * t < r; t++) {  /* rows 4t .. 4t + 3 are gate-order rows 4t .. 4t + 3 (GRU: 4u of them) */
-        long lo = 4 * t, hi = 4 * t + 3;
-        part[t] = !sh.gru ? ALL_COLUMNS : lo >= 2 * u && hi < 3 * u ? INPUT_COLUMNS : lo >= 3 * u ? STATE_COLUMNS
-                                                                                                     : ALL_COLUMNS;
-    }
+        for (long j = 0; j < sh.units; j++) row[r++] = g * sh.w + j;
     while (r % 4) row[r++] = -1;
     return r;
 }
@@ -206,8 +195,7 @@ static long rows_of(Shape sh, long *row, int *part) {
 ROW gemm_bias(Shape sh, long N, const float *restrict W, const float *restrict B, const float *const *restrict x,
               float *restrict a) {
     long S = sh.S, col[sh.fan_in + sh.units], row[sh.gates * sh.units + 3];
-    int part[sh.gates * sh.units / 4 + 1];
-    long cols = columns_of(sh, col), rows = rows_of(sh, row, part);
+    long cols = columns_of(sh, col), rows = rows_of(sh, row);
     float zero_w[S], scratch[N];
     if (rows > sh.gates * sh.units)  /* padded rows read zero weights (GRU and LSTM rows never need padding) */
         for (long k = 0; k < S; k++) zero_w[k] = 0.0f;
@@ -220,13 +208,11 @@ ROW gemm_bias(Shape sh, long N, const float *restrict W, const float *restrict B
             o[j] = r < 0 ? scratch : a + r * N;
             b[j] = r < 0 ? 0.0f : B[r];
         }
-        long first = part[t / 4] == STATE_COLUMNS ? sh.fan_in : 0;
-        long last = part[t / 4] == INPUT_COLUMNS ? sh.fan_in : cols;
         long n = 0;
         for (; n + 2 * VL <= N; n += 2 * VL) {
             V p0 = (V){} + b[0], p1 = (V){} + b[1], p2 = (V){} + b[2], p3 = (V){} + b[3];
             V q0 = p0, q1 = p1, q2 = p2, q3 = p3;
-            for (long c = first; c < last; c++) {
+            for (long c = 0; c < cols; c++) {
                 long k = col[c];
                 V u = ld(x[k] + n), v = ld(x[k] + n + VL);
                 float f0 = w[0][k], f1 = w[1][k], f2 = w[2][k], f3 = w[3][k];
@@ -239,7 +225,7 @@ ROW gemm_bias(Shape sh, long N, const float *restrict W, const float *restrict B
         for (; n < N; n++)  /* the strings past the last 32: a batch's tail */
             for (int j = 0; j < 4; j++) {
                 float sum = b[j];
-                for (long c = first; c < last; c++) sum += w[j][col[c]] * x[col[c]][n];
+                for (long c = 0; c < cols; c++) sum += w[j][col[c]] * x[col[c]][n];
                 o[j][n] = sum;
             }
     }
@@ -255,8 +241,7 @@ ROW zero_row(long N, R dst) { for (long n = 0; n < N; n++) dst[n] = 0.0f; }
 ROW weights_backward(Shape sh, long N, const float *restrict W, const float *const *restrict x, const float *restrict d,
                      float *restrict dWt, float *restrict dB, float *restrict dwin, const long *restrict gather) {
     long S = sh.S, M = sh.gates * sh.w, col[sh.fan_in + sh.units], row[sh.gates * sh.units + 3];
-    int part[sh.gates * sh.units / 4 + 1];
-    long cols = columns_of(sh, col), rows = rows_of(sh, row, part);
+    long cols = columns_of(sh, col), rows = rows_of(sh, row);
     float zero_d[N];
     if (rows > sh.gates * sh.units)  /* padded rows read zero gradients */
         for (long n = 0; n < N; n++) zero_d[n] = 0.0f;
@@ -271,9 +256,7 @@ ROW weights_backward(Shape sh, long N, const float *restrict W, const float *con
         long k = col[c];
         const float *xk = x[k];
         float *target = dwin + gather[k] * N;
-        int skip = c < sh.fan_in ? STATE_COLUMNS : INPUT_COLUMNS;  /* tiles that never read this column */
         for (long t = 0; t < rows; t += 4) {
-            if (part[t / 4] == skip) continue;
             const float *e[4];
             float f[4];
             for (int j = 0; j < 4; j++) {
@@ -311,9 +294,9 @@ ROW weights_backward(Shape sh, long N, const float *restrict W, const float *con
 static long acts_at(long cell, long s, long P, long q, long Rr, long N) { return cell >= 2 ? 0 : (s * P + q) * Rr * N; }
 
 /* bucket k's path q: its real shape (units and fan-in of its own, within the bucket's padded block) */
-static Shape shape_of(const long *b, long q, long cell) {
+static Shape shape_of(const long *b, long q) {
     Shape sh = {b[B_R] / b[B_W], b[B_W], PTR(const long, b, B_UNITS)[q], PTR(const long, b, B_FAN_IN)[q], b[B_I],
-                b[B_S], cell == 0};
+                b[B_S]};
     return sh;
 }
 
@@ -332,7 +315,7 @@ void wavefront_forward(long cell, long steps, long length, long N, long rows, lo
             long P = b[B_P], w = b[B_W], S = b[B_S], I = b[B_I], Rr = b[B_R], lo, hi;
             active(PTR(const long, b, B_LEVELS), P, s, length, &lo, &hi);
             for (long q = lo; q < hi; q++) {
-                Shape sh = shape_of(b, q, cell);
+                Shape sh = shape_of(b, q);
                 const long *gather = PTR(const long, b, B_GATHER) + q * S;
                 const float *xh[S];  /* the path's columns where they lie; padding columns are never read */
                 float *a = PTR(float, b, B_A) + acts_at(cell, s, P, q, Rr, N);
@@ -376,7 +359,7 @@ void wavefront_backward(long cell, long steps, long length, long N, long rows, l
             long P = b[B_P], w = b[B_W], S = b[B_S], I = b[B_I], Rr = b[B_R], lo, hi;
             active(PTR(const long, b, B_LEVELS), P, s, length, &lo, &hi);
             for (long q = lo; q < hi; q++) {
-                Shape sh = shape_of(b, q, cell);
+                Shape sh = shape_of(b, q);
                 float *dh = dcur + (b[B_HROW] + q * w) * N;
                 float *dprev = d_out + ((window - 1 + s) * rows + b[B_HROW] + q * w) * N;
                 const long *route = PTR(const long, b, B_ROUTE) + q * w;
