@@ -135,10 +135,19 @@ def _preempt(job) -> None:
     """What SLURM sends on preemption: SIGTERM, then (seconds later, after GraceTime) SIGUSR2, on which submitit
     checkpoints and runs ``scontrol requeue``. submitit's own ``job._interrupt()`` sends the two back to back, and
     SLURM may deliver them in either order: a SIGTERM arriving after SIGUSR2 killed the ``scontrol requeue`` child
-    (seen twice in one CI run, on a loaded machine). Waiting for the first to arrive keeps SLURM's order."""
+    (seen twice in one CI run, on a loaded machine). Waiting until the job has logged the first keeps SLURM's order;
+    a fixed pause instead (2 s) let a fast job finish before the second arrived (seen in CI once the kernels got
+    faster), so the job was never requeued."""
     subprocess.run(["scancel", job.job_id, "--signal", "SIGTERM"], check=True)
-    time.sleep(2)
+    deadline = time.time() + 60
+    while "Bypassing signal SIGTERM" not in _text(Path(job.paths.stderr)):
+        assert time.time() < deadline, "the job never logged the SIGTERM"
+        time.sleep(0.05)
     subprocess.run(["scancel", job.job_id, "--signal", SlurmJobEnvironment.USR_SIG], check=True)
+
+
+def _text(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +209,8 @@ def test_a_preempted_population_requeues_resumes_and_ends_with_the_same_table(sl
     io.write_table(generate_reber(1200, 80, 14, seed=0), data)
     graphs = tmp_path / "graphs.parquet"
     io.write_table(generate_graphs("barabasi_albert", {"count": 4, "nodes": [24], "m": [2]}, 0), graphs)
-    settings = {"train": {"embedding": 4, "epochs": 30, "batch_size": 32, "lr": 0.02}, "shards": 1, "seed": 0,
+    # 60 epochs (~5 s here): the job must outlast checkpoint detection and both signals
+    settings = {"train": {"embedding": 4, "epochs": 60, "batch_size": 32, "lr": 0.02}, "shards": 1, "seed": 0,
                 "replicates": 1, "populations": {"size": "auto", "memory_gb": 1}}
 
     def call(out: Path) -> dict:
