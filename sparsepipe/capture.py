@@ -79,8 +79,7 @@ class CapturedSteps:
         self.failure = ""  # why capture failed, once it has
         self.replays = self.eager = 0
         self._trims = getattr(model, "trims_batches", None)
-        self.workspaces = {plan: Workspace(keep=1 << 30, release=False)
-                           for plan in model.modules() if isinstance(plan, Wavefront)}
+        self.workspaces = {plan: Workspace(release=False) for plan in model.modules() if isinstance(plan, Wavefront)}
         self.side = torch.cuda.Stream(self.device)
         for group in optimizer.param_groups:
             if "capturable" in group:  # Adam and friends: step counts on the device, bias corrections as tensors

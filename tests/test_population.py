@@ -224,7 +224,7 @@ def test_a_capture_workspace_keeps_every_block_it_served():
     """CUDA graphs replay into the blocks they were captured with, so capture's workspace never drops one."""
     like = torch.zeros(1)
     for release, kept in ((True, [300]), (False, [300, 200, 100])):
-        workspace = Workspace(keep=1 << 30, release=release)
+        workspace = Workspace(release=release)
         blocks = [workspace.take([(size,)], like)[0] for size in (100, 200, 300)]  # each batch longer
         for block in blocks:
             workspace.give(block)

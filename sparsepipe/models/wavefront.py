@@ -122,12 +122,8 @@ class _Bucket(nn.Module):
             gather[q, i_max:] = (window - 1) * rows + hidden_row + q * w + torch.arange(w)
             route[q, : sizes[p]] = plan.starts[targets[p]] + torch.arange(sizes[p])
         self.register_buffer("level_index", torch.tensor(self.levels, dtype=torch.long), persistent=False)
-        # each path's state before its first step, zeroed per batch (idle paths never write theirs): its rows in the
-        # step rows (forward; the backward's are ``length`` steps later) and its LSTM cell state, as flat indices,
-        # so that one index_fill_ zeroes them all (one zero_ per level run cost ~2 ms a batch in a population of 16)
-        self.register_buffer("first_state_rows", torch.tensor(
-            [(window + lv - 1) * rows + hidden_row + q * w + u for q, lv in enumerate(self.levels) for u in range(w)],
-            dtype=torch.long), persistent=False)
+        # each path's LSTM cell state before its first step, zeroed per batch (idle paths never write theirs), as
+        # flat indices, so that one index_fill_ zeroes them all (see Wavefront.first_state_rows)
         self.register_buffer("first_cell_state", torch.tensor([lv * self.paths + q for q, lv in enumerate(self.levels)],
                                                               dtype=torch.long), persistent=False)
         # each path's own units and inputs (the C path skips the padding, sparsepipe.models.fused)
@@ -322,8 +318,13 @@ class Wavefront(nn.Module):
                                                         strict=True)):
                     parts[k][p] = index + offset
         self.register_buffer("destination", torch.cat([i for part in parts for i in part]), persistent=False)
-        self.register_buffer("first_state_rows", torch.cat([b.first_state_rows for b in self.buckets]),
-                             persistent=False)
+        # each path's state before its first step, zeroed per batch (idle paths never write theirs): its rows in the
+        # step rows (forward; the backward's are ``length`` steps later), as flat indices, so that one index_fill_
+        # zeroes them all (one zero_ per level run cost ~2 ms a batch in a population of 16)
+        self.register_buffer("first_state_rows", torch.tensor(
+            [(self.window + lv - 1) * self.rows + b.hidden_row + q * b.units + u
+             for b in self.buckets for q, lv in enumerate(b.levels) for u in range(b.units)], dtype=torch.long),
+            persistent=False)
         self.workspace = Workspace()
         # scatters by :class:`_Scatter` tables (deterministic, no sort per call): None = on CUDA where torch's
         # deterministic algorithms are on (where index_add_ would sort); True/False force it (tests)
@@ -382,9 +383,11 @@ class Workspace:
     backward gives it back; a forward that no backward will follow gives it back itself.
     """
 
-    def __init__(self, keep: int = 4, release: bool = True):
-        """``release=False``: never drop a block (CUDA graphs replay into the blocks they were captured with)."""
-        self.keep, self.release, self.free, self.largest = keep, release, [], 0
+    def __init__(self, release: bool = True):
+        """``release=False``: never drop a block (CUDA graphs replay into the blocks they were captured with).
+        Otherwise only blocks of the largest size are kept, so the free list holds at most as many blocks as were
+        ever taken at once (a forward's and its backward's)."""
+        self.release, self.free, self.largest = release, [], 0
 
     def take(self, shapes: Sequence[tuple[int, ...]], like: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """A block and views of it with ``shapes`` (contents undefined); give the block back when done."""
@@ -401,7 +404,7 @@ class Workspace:
         return block, [view.view(shape) for view, shape in zip(block[:need].split(sizes), shapes, strict=True)]
 
     def give(self, block: torch.Tensor) -> None:
-        self.free = sorted([*self.free, block], key=torch.Tensor.numel, reverse=True)[: self.keep]
+        self.free = sorted([*self.free, block], key=torch.Tensor.numel, reverse=True)
         self._release_outgrown()
 
     def _release_outgrown(self) -> None:
