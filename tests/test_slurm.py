@@ -124,11 +124,12 @@ def _train_ffn_call(out: Path) -> dict:
             "out": str(out)}
 
 
-def _wait_for(path: Path, seconds: float = 120) -> None:
+def _wait_for(path: Path, seconds: float = 120, containing: str = "") -> None:
+    """Until ``path`` exists (and holds ``containing``; read as bytes: a log being written may end mid-character)."""
     deadline = time.time() + seconds
-    while not path.exists():
-        assert time.time() < deadline, f"{path} never appeared"
-        time.sleep(0.5)
+    while not path.exists() or containing.encode() not in path.read_bytes():
+        assert time.time() < deadline, f"{path} never appeared" + (f" with {containing!r}" if containing else "")
+        time.sleep(0.1)
 
 
 def _preempt(job) -> None:
@@ -139,15 +140,8 @@ def _preempt(job) -> None:
     a fixed pause instead (2 s) let a fast job finish before the second arrived (seen in CI once the kernels got
     faster), so the job was never requeued."""
     subprocess.run(["scancel", job.job_id, "--signal", "SIGTERM"], check=True)
-    deadline = time.time() + 60
-    while "Bypassing signal SIGTERM" not in _text(Path(job.paths.stderr)):
-        assert time.time() < deadline, "the job never logged the SIGTERM"
-        time.sleep(0.05)
+    _wait_for(Path(job.paths.stderr), 60, containing="Bypassing signal SIGTERM")
     subprocess.run(["scancel", job.job_id, "--signal", SlurmJobEnvironment.USR_SIG], check=True)
-
-
-def _text(path: Path) -> str:
-    return path.read_text() if path.exists() else ""
 
 
 @pytest.fixture(scope="module")
