@@ -32,8 +32,10 @@ from population_size import paper_like_split  # noqa: E402
 from population_speed import BATCH, EPOCHS, GRAPHS, STRINGS, models  # noqa: E402
 
 from sparsepipe.capture import CapturedSteps  # noqa: E402
+from sparsepipe.models import gpu_steps  # noqa: E402
 from sparsepipe.models.batching import bucketed_batches  # noqa: E402
 from sparsepipe.models.population import RecurrentPopulation, population_loss  # noqa: E402
+from sparsepipe.models.wavefront import BUCKET_OVERHEAD  # noqa: E402
 from sparsepipe.train import deterministic_cuda  # noqa: E402
 
 
@@ -50,8 +52,9 @@ def epoch(steps: CapturedSteps, batches: list[tuple[torch.Tensor, ...]], eager: 
     return time.perf_counter() - begin, losses
 
 
-def population(cell: str, members: int, device: torch.device) -> tuple[RecurrentPopulation, torch.optim.Optimizer]:
-    model = RecurrentPopulation(models(cell, list(range(members)), 0)).to(device)
+def population(cell: str, members: int, device: torch.device, bucket_overhead: int = BUCKET_OVERHEAD
+               ) -> tuple[RecurrentPopulation, torch.optim.Optimizer]:
+    model = RecurrentPopulation(models(cell, list(range(members)), 0), bucket_overhead).to(device)
     return model, torch.optim.Adam(model.parameters(), lr=0.001, fused=True)
 
 
@@ -63,7 +66,14 @@ def main() -> None:
     parser.add_argument("--nondeterministic", action="store_true",
                         help="leave torch's deterministic algorithms off (the pipeline switches them on)")
     parser.add_argument("--profile", action="store_true", help="print the top kernels of one eager batch per cell")
+    parser.add_argument("--gpu-steps", choices=["auto", "off"], default="auto",
+                        help="auto: the wavefront's steps as Triton kernels (sparsepipe.models.gpu_steps); off: "
+                             "the plain torch ops (the figures before them)")
+    parser.add_argument("--bucket-overhead", type=int, default=BUCKET_OVERHEAD,
+                        help=f"a bucket's fixed cost per step in padded path-units (default {BUCKET_OVERHEAD}, "
+                             "measured on the CPU; larger: fewer, wider buckets)")
     args = parser.parse_args()
+    gpu_steps.use(args.gpu_steps)
     device = torch.device("cuda")
     if not args.nondeterministic:
         deterministic_cuda()
@@ -71,21 +81,24 @@ def main() -> None:
     orders = [list(bucketed_batches(split, BATCH, torch.Generator().manual_seed(seed))) for seed in (1, 2)]
     per_epoch = len(orders[0])
     print(f"{torch.cuda.get_device_name()}, torch {torch.__version__}; {args.members} paper-drawn graphs per "
-          f"population, {STRINGS} paper-like strings, {per_epoch} batches of {BATCH} per epoch")
+          f"population, {STRINGS} paper-like strings, {per_epoch} batches of {BATCH} per epoch; wavefront steps: "
+          f"{'Triton kernels' if args.gpu_steps == 'auto' else 'plain torch ops'}, bucket overhead "
+          f"{args.bucket_overhead}")
     study = 0.0
     for cell in args.cells:
-        model, optimizer = population(cell, args.members, device)
+        model, optimizer = population(cell, args.members, device, args.bucket_overhead)
         eager_steps = CapturedSteps(model, optimizer, population_loss, cell)
         if args.profile:
             epoch(eager_steps, orders[1][:1], eager=True)
             with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as profile:
                 epoch(eager_steps, orders[1][1:2], eager=True)
             print(profile.key_averages().table(sort_by="cuda_time_total", row_limit=12, max_name_column_width=60))
-            model, optimizer = population(cell, args.members, device)  # the timing starts from the same weights
+            # the timing starts from the same weights
+            model, optimizer = population(cell, args.members, device, args.bucket_overhead)
             eager_steps = CapturedSteps(model, optimizer, population_loss, cell)
         eager_seconds, eager_losses = epoch(eager_steps, orders[0][: args.eager_batches], eager=True)
         eager_epoch = eager_seconds * per_epoch / args.eager_batches
-        model, optimizer = population(cell, args.members, device)
+        model, optimizer = population(cell, args.members, device, args.bucket_overhead)
         torch.cuda.reset_peak_memory_stats()
         with CapturedSteps(model, optimizer, population_loss, cell) as steps:
             first, losses = epoch(steps, orders[0])
@@ -94,11 +107,14 @@ def main() -> None:
                          zip(losses[: args.eager_batches], eager_losses, strict=True))
         rate = args.members / second
         study += first + (EPOCHS - 1) * second * GRAPHS / args.members
-        print(f"{cell:8s} eager {eager_epoch:6.1f} s/epoch ({args.members / eager_epoch:6.1f} model-epochs/s) | "
+        print(f"{cell:8s} {len(model.wavefront.buckets)} buckets, eager {eager_epoch:6.1f} s/epoch "
+              f"({args.members / eager_epoch:6.1f} model-epochs/s) | "
               f"captured: epoch 1 {first:5.1f} s ({len(steps.graphs)} shapes captured), epoch 2 {second:5.2f} s "
               f"({rate:6.1f} model-epochs/s, {eager_epoch / second:4.1f}x); {steps.replays} of "
               f"{steps.replays + steps.eager} batches replayed; peak {torch.cuda.max_memory_allocated() / 2**30:.1f} "
               f"GiB; losses differ by at most {difference:.1e} (relative)", flush=True)
+        if gpu_steps._state["failed"]:
+            print(f"the Triton steps fell back to the plain ops: {gpu_steps._state['failed']}")
         del model, optimizer, steps
         torch.cuda.empty_cache()
     if len(args.cells) == 4:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The checks a lent GPU machine runs, in one go: `bash bench/gpu_checks.sh tests|bench|study [WHEELS]`.
-#   tests: the CUDA tests (CUDA-graph steps against eager ones, the fallback, populations);
-#   bench: bench/cuda_graphs.py (eager against captured populations, the paper-scale estimate);
+#   tests: the CUDA tests (CUDA-graph steps against eager ones, the fallback, the Triton steps against the plain
+#          ops, populations);
+#   bench: bench/cuda_graphs.py (eager against captured populations, the paper-scale estimate; the wavefront's steps
+#          as Triton kernels), then GRU again with fewer, wider buckets (--bucket-overhead 1024);
 #   study: the four-cell paper study (800 nets) through snakemake on the GPU (configs/paper-rnn-gpu.yaml).
 # WHEELS: a folder of wheels of what the machine lacks (snakemake and its plugins, submitit, jsonschema), installed
 # with --no-deps into /tmp/site. Logs go to $OUT (default gpu-out/). docs/benchmarks.md, "CUDA graphs", has figures.
@@ -23,9 +25,10 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
 case "$1" in
-  tests) python3 -m pytest -q -p no:cacheprovider tests/test_capture.py tests/test_population.py 2>&1 \
+  tests) python3 -m pytest -q -p no:cacheprovider tests/test_capture.py tests/test_gpu_steps.py tests/test_population.py 2>&1 \
            | tee "$out/tests.log" ;;
-  bench) python3 bench/cuda_graphs.py 2>&1 | tee "$out/bench.log" ;;
+  bench) { python3 bench/cuda_graphs.py; python3 bench/cuda_graphs.py --cells gru --bucket-overhead 1024; } 2>&1 \
+           | tee "$out/bench.log" ;;
   study) start=$(date +%s)
          SNAKEMAKE_ARGS="--resources gpu=1" bash bench/four_cells.sh configs/paper-rnn-gpu.yaml > "$out/study.log" 2>&1
          status=$?

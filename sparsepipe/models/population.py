@@ -32,7 +32,14 @@ from sparsepipe.models.masks import mask_of, trainable
 from sparsepipe.models.rnn import WEIGHTS, trim
 from sparsepipe.models.structured import StructuredRNN
 from sparsepipe.models.structured_ffn import StructuredFFN
-from sparsepipe.models.wavefront import EMBEDDING, Wavefront, buckets_of, step_embedding, workspace_bytes
+from sparsepipe.models.wavefront import (
+    BUCKET_OVERHEAD,
+    EMBEDDING,
+    Wavefront,
+    buckets_of,
+    step_embedding,
+    workspace_bytes,
+)
 
 
 class _Packing:
@@ -78,7 +85,10 @@ class RecurrentPopulation(nn.Module):
 
     trims_batches = True
 
-    def __init__(self, members: Sequence[StructuredRNN]):
+    def __init__(self, members: Sequence[StructuredRNN], bucket_overhead: int = BUCKET_OVERHEAD):
+        """``bucket_overhead``: a bucket's fixed cost per step in padded path-units (:func:`~.wavefront.buckets_of`;
+        measured on the CPU; on a GPU, where a bucket's step is a few kernel launches and padding nearly free,
+        fewer buckets may pay: bench/cuda_graphs.py --bucket-overhead)."""
         super().__init__()
         if not members:
             raise ValueError("a population needs at least one member")
@@ -106,7 +116,7 @@ class RecurrentPopulation(nn.Module):
             layer_offset += len(member.layer_widths)
             unit_offset += sum(member.layer_widths)
             embedding_offset += embedding
-        self.wavefront = Wavefront(self.cell, widths, paths, embedding_offset, levels, slices)
+        self.wavefront = Wavefront(self.cell, widths, paths, embedding_offset, levels, slices, bucket_overhead)
         self.register_buffer("sink_level", torch.tensor(sink_level), persistent=False)
         self.register_buffer("sink_column", torch.tensor(sink_column), persistent=False)
         self.register_buffer("sink_member", torch.tensor(sink_member), persistent=False)

@@ -43,7 +43,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from sparsepipe.models import fused
+from sparsepipe.models import fused, gpu_steps
 from sparsepipe.models.masks import effective_weight
 from sparsepipe.models.rnn import GATES, WEIGHTS, check_cell
 
@@ -453,14 +453,22 @@ class _WavefrontFunction(torch.autograd.Function):
                 steps: int, backward: bool, read: tuple[torch.Tensor, ...] | None) -> torch.Tensor:
         length, _, n = embedded.shape
         window, rows, cell = plan.window, plan.rows, plan.cell
-        kernels = fused.kernels_for(cell, embedded)
+        steps_kernels = gpu_steps.kernels_for(cell, embedded)  # Triton, per step and bucket (CUDA)
+        if steps_kernels is not None:
+            try:
+                steps_kernels.check(cell, plan, embedded)
+            except Exception as error:  # a compile error: the plain path, for this batch and every later one
+                gpu_steps.fail(f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error) else ''}")
+                steps_kernels = None
+        kernels = fused.kernels_for(cell, embedded) if steps_kernels is None else None  # C, one call (CPU)
+        inputs_in_place = kernels is not None or steps_kernels is not None  # no gathered block
         shapes = [(window + steps, rows, n)]
         # the C path reads a path's inputs in place (no gathered block), and the RNN cells' backward reads their new
         # state where the forward wrote it, so their pre-activations need one path's rows, not every step's (the C
         # side's twin of this rule: acts_at in sparsepipe/models/fused.py)
         one_path = kernels is not None and cell in ("rnn_tanh", "rnn_relu")
         for b in plan.buckets:
-            shapes += [(steps, b.paths, b.span, n) if kernels is None else (0,),
+            shapes += [(0,) if inputs_in_place else (steps, b.paths, b.span, n),
                        (b.packed_rows, n) if one_path else (steps, b.paths, b.packed_rows, n)]
             if cell == "lstm":
                 shapes += [(steps + 1, b.paths, b.units, n), (steps, b.paths, b.units, n), (steps, b.paths, b.units, n)]
@@ -483,12 +491,18 @@ class _WavefrontFunction(torch.autograd.Function):
             tables = embedded.is_cuda and torch.are_deterministic_algorithms_enabled()
         states = [_BucketState(b, cell, out, window, steps, wp.view(b.paths, b.packed_rows, b.span),
                                bp.view(b.paths, b.packed_rows, 1), *views[k * per : k * per + 2],
-                               views[k * per + 2 : (k + 1) * per], views=kernels is None,
-                               tables=tables and kernels is None)
+                               views[k * per + 2 : (k + 1) * per], views=not inputs_in_place,
+                               tables=(tables and kernels is None) or steps_kernels is not None)
                   for k, (b, wp, bp) in enumerate(zip(plan.buckets, weight_parts, bias_parts, strict=True))]
         if kernels is not None:  # every step of every bucket in one C call (sparsepipe.models.fused)
             kernels.wavefront_forward(fused.CELLS[cell], steps, length, n, rows, window, plan.outputs, out.data_ptr(),
                                       len(states), fused.bucket_spec(states))
+        elif steps_kernels is not None:  # two kernels per step and bucket (sparsepipe.models.gpu_steps)
+            for s in range(steps):
+                for st in states:
+                    lo, hi = st.bucket.active(s, length)
+                    if lo < hi:
+                        steps_kernels.forward_step(cell, plan, st, out, s, lo, hi)
         else:
             # the rows step s gathers from: the K + 1 newest steps, as (rows * (K + 1), N) views
             windows = out.view(-1, n).unfold(0, (window + 1) * rows, rows).transpose(1, 2).unbind(0)
@@ -508,6 +522,7 @@ class _WavefrontFunction(torch.autograd.Function):
             plan.workspace.give(block)
             return result
         ctx.plan, ctx.length, ctx.block, ctx.out, ctx.states, ctx.kernels = plan, length, block, out, states, kernels
+        ctx.steps_kernels = steps_kernels
         return result
 
     @staticmethod
@@ -522,6 +537,7 @@ class _WavefrontFunction(torch.autograd.Function):
         # reused (cache-resident), instead of every step's (for a GRU population of 16 on paper-length strings,
         # ~180 MB written and read back per batch)
         shapes = [(window + steps, rows, n)] + [(st.bucket.packed_rows, n) if ctx.kernels is not None
+                                                else (0,) if ctx.steps_kernels is not None  # in registers
                                                 else tuple(st.acts.shape) for st in states]
         d_block, (d_out, *d_acts) = plan.workspace.take(shapes, grad_out)
         # Zero what is read before it is written whole: the embedding rows and the zero row (accumulated into),
@@ -536,12 +552,19 @@ class _WavefrontFunction(torch.autograd.Function):
         d_out[:, plan.outputs : plan.hidden_row].zero_()
         d_out[:, plan.zero_row].zero_()
         d_out.view(-1, n).index_fill_(0, plan.first_state_rows + length * rows, 0)
-        grads = [_BucketGradient(st, cell, d_out, d, window, steps, views=ctx.kernels is None)
+        grads = [_BucketGradient(st, cell, d_out, d, window, steps,
+                                 views=ctx.kernels is None and ctx.steps_kernels is None)
                  for st, d in zip(states, d_acts, strict=True)]
         if ctx.kernels is not None:
             # the forward's step rows, untouched since: the C backward reads the paths' inputs there
             ctx.kernels.wavefront_backward(fused.CELLS[cell], steps, length, n, rows, window, ctx.out.data_ptr(),
                                            d_out.data_ptr(), len(grads), fused.bucket_spec(states, grads))
+        elif ctx.steps_kernels is not None:
+            for s in range(steps - 1, -1, -1):
+                for g in grads:
+                    lo, hi = g.st.bucket.active(s, length)
+                    if lo < hi:
+                        ctx.steps_kernels.backward_step(cell, plan, g, ctx.out, d_out, s, lo, hi)
         else:
             d_windows = d_out.view(-1, n).unfold(0, (window + 1) * rows, rows).transpose(1, 2).unbind(0)
             d_rows = d_out[window:].unbind(0)
