@@ -131,6 +131,7 @@ def test_the_triton_steps_train_like_the_plain_path():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("cell", CELLS)
 def test_the_compiled_triton_steps_train_like_the_plain_path_on_cuda(cell, modes):
+    """Compiled, on a GPU: the same check as the interpreter's, and two runs equal to the bit."""
     gpu_steps.MAX_BLOCK_N = 16
     try:
         gpu_steps.use("off")
@@ -138,9 +139,12 @@ def test_the_compiled_triton_steps_train_like_the_plain_path_on_cuda(cell, modes
         gpu_steps.use("auto")
         fused.use("auto")
         quick, quick_params = _train(cell, device="cuda")
+        again, again_params = _train(cell, device="cuda")
     finally:
         gpu_steps.MAX_BLOCK_N = 128
     assert not gpu_steps._state["failed"]
+    # no atomics: the same numbers bit for bit on every run
+    assert again == quick and all(torch.equal(a, b) for a, b in zip(quick_params, again_params, strict=True))
     assert quick == pytest.approx(plain, rel=1e-5, abs=1e-6)
     for a, b in zip(plain_params, quick_params, strict=True):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)
