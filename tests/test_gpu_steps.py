@@ -131,8 +131,10 @@ def test_the_triton_steps_train_like_the_plain_path():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("cell", CELLS)
 def test_the_compiled_triton_steps_train_like_the_plain_path_on_cuda(cell, modes):
-    """Compiled, on a GPU: the same check as the interpreter's, and two runs equal to the bit."""
+    """Compiled, on a GPU, under the pipeline's deterministic CUDA setting: the same check as the interpreter's,
+    and two runs equal to the bit."""
     gpu_steps.MAX_BLOCK_N = 16
+    torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         gpu_steps.use("off")
         plain, plain_params = _train(cell, device="cuda")
@@ -142,6 +144,7 @@ def test_the_compiled_triton_steps_train_like_the_plain_path_on_cuda(cell, modes
         again, again_params = _train(cell, device="cuda")
     finally:
         gpu_steps.MAX_BLOCK_N = 128
+        torch.use_deterministic_algorithms(False)
     assert not gpu_steps._state["failed"]
     # no atomics: the same numbers bit for bit on every run
     assert again == quick and all(torch.equal(a, b) for a, b in zip(quick_params, again_params, strict=True))
