@@ -262,29 +262,29 @@ class Kernels:
         compiling reads only their types and alignment)."""
         out, n = like, like.shape[-1]
         for b in plan.buckets:
-            w_pad, block = block_n(b.units, n)
-            key = (cell, w_pad, block)
+            (w_pad, forward), (_, backward) = block_n(b.units, n, FORWARD_TILE), block_n(b.units, n, BACKWARD_TILE)
+            key = (cell, w_pad, forward, backward)
             if key in self.checked:
                 continue
-            shape = dict(CELL=CELLS[cell], W_PAD=w_pad, BLOCK_N=block)
             scalars = (n, plan.rows, plan.window, 0, 0, b.paths, b.span, b.packed_rows, b.hidden_row, b.units)
-            self.forward.warmup(*[out] * 7, b.gather, *scalars, grid=(1,), **shape)
-            self.backward.warmup(*[out] * 11, b.gather, b.route, *scalars, grid=(1,), **shape)
-            self.table_add.warmup(out, out, b.gather, b.gather, 1, n, 0, 0, grid=(1,), BLOCK_N=block)
+            self.forward.warmup(*[out] * 7, b.gather, *scalars, grid=(1,), CELL=CELLS[cell], W_PAD=w_pad,
+                                BLOCK_N=forward)
+            self.backward.warmup(*[out] * 11, b.gather, b.route, *scalars, grid=(1,), CELL=CELLS[cell],
+                                 W_PAD=w_pad, BLOCK_N=backward)
+            self.table_add.warmup(out, out, b.gather, b.gather, 1, n, 0, 0, grid=(1,), BLOCK_N=table_block(n))
             self.checked.add(key)
 
     def forward_step(self, cell: str, plan, st, out: torch.Tensor, s: int, lo: int, hi: int) -> None:
         """Step ``s`` of bucket ``st.bucket``'s paths ``lo:hi``: their states, then added onto their layers."""
         b, n = st.bucket, out.shape[-1]
-        w_pad, block = block_n(b.units, n)
+        w_pad, block = block_n(b.units, n, FORWARD_TILE)
         c, g, tanh_c = st.lstm if len(st.lstm) == 3 else (out, out, out)
         self.forward[(hi - lo, -(-n // block))](
             out, st.acts, c, g, tanh_c, st.weights, st.bias, b.gather,
             n, plan.rows, plan.window, s, lo, b.paths, b.span, b.packed_rows, b.hidden_row, b.units,
             CELL=CELLS[cell], W_PAD=w_pad, BLOCK_N=block)
         # the states onto their layers' rows of step s; sources within step s's window (its first row s * rows)
-        self._add(out, out, b.scatter("forward", lo, hi, out.device), (plan.window + s) * plan.rows, s * plan.rows,
-                  block)
+        self._add(out, out, b.scatter("forward", lo, hi, out.device), (plan.window + s) * plan.rows, s * plan.rows)
 
     def backward_step(self, cell: str, plan, g, out: torch.Tensor, d_out: torch.Tensor, s: int, lo: int,
                       hi: int) -> None:
@@ -292,33 +292,45 @@ class Kernels:
         added onto the rows they read (step s's window)."""
         st, n = g.st, out.shape[-1]
         b = st.bucket
-        w_pad, block = block_n(b.units, n)
+        w_pad, block = block_n(b.units, n, BACKWARD_TILE)
         c, gate, tanh_c = st.lstm if len(st.lstm) == 3 else (out, out, out)
         self.backward[(hi - lo,)](
             out, d_out, st.acts, c, gate, tanh_c, st.weights, g.d_weights_t, g.d_bias,
             g.d_c if g.d_c is not None else out, g.spill, b.gather, b.route,
             n, plan.rows, plan.window, s, lo, b.paths, b.span, b.packed_rows, b.hidden_row, b.units,
             CELL=CELLS[cell], W_PAD=w_pad, BLOCK_N=block)
-        self._add(d_out, g.spill, b.scatter("backward", lo, hi, out.device), s * plan.rows, 0, block)
+        self._add(d_out, g.spill, b.scatter("backward", lo, hi, out.device), s * plan.rows, 0)
 
-    def _add(self, target: torch.Tensor, source: torch.Tensor, scatter, target_first: int, source_first: int,
-             block: int) -> None:
+    def _add(self, target: torch.Tensor, source: torch.Tensor, scatter, target_first: int, source_first: int
+             ) -> None:
         if scatter.width:
             n = target.shape[-1]
+            block = table_block(n)
             self.table_add[(len(scatter.unique), -(-n // block))](
                 target, source, scatter.unique, scatter.table, scatter.width, n, target_first, source_first,
                 BLOCK_N=block)
 
 
 MAX_BLOCK_N = 128  # strings per program at most (tests lower it, so that batches span several blocks)
+# elements of one W_PAD x BLOCK_N tile: a program holds about ten such tiles. Chosen by ptxas's register counts
+# for sm_90 (no GPU has timed them): at 1,024 the forward fits 255 registers a thread without spilling for every
+# cell; the backward, which also keeps gate values and gradients live across its column loop, spilled at 1,024 for
+# W_PAD >= 16 and fits at 512 (GRU 8 x 64: 183 registers, LSTM 231)
+FORWARD_TILE = 1024
+BACKWARD_TILE = 512
 
 
-def block_n(units: int, n: int) -> tuple[int, int]:
+def block_n(units: int, n: int, tile: int = FORWARD_TILE) -> tuple[int, int]:
     """(W_PAD, BLOCK_N): a power of two >= the bucket's units (at least 2: no blocks of one row), and a block of
-    strings that keeps the four W_PAD x BLOCK_N accumulators near 8K floats a program (registers, not spills)."""
+    strings, a power of two of at least 16, so that a W_PAD x BLOCK_N tile holds about ``tile`` elements."""
     w_pad = max(2, 1 << (units - 1).bit_length())
-    cap = max(16, min(MAX_BLOCK_N, 2048 // w_pad))
+    cap = max(16, min(MAX_BLOCK_N, tile // w_pad))
     return w_pad, max(16, min(cap, 1 << max(0, (n - 1).bit_length())))
+
+
+def table_block(n: int) -> int:
+    """Strings per program of the table kernel (one row of sums each)."""
+    return max(16, min(MAX_BLOCK_N, 1 << max(0, (n - 1).bit_length())))
 
 
 def kernels_for(cell: str, tensor: torch.Tensor) -> Kernels | None:
@@ -348,32 +360,50 @@ def fail(reason: str) -> None:
     _state["mode"] = "off"
 
 
-def compile_for(capability: int, cell: str, units: int, n: int = 128) -> dict[str, int]:
+def compile_for(capability: int, cell: str, units: int, n: int = 128) -> dict[str, dict[str, int]]:
     """Compile the three kernels of one bucket shape for an NVIDIA GPU of compute ``capability`` (90: H100/H200)
-    without one (Triton's own ``ptxas``): the sizes of their cubins. For checks on machines without a GPU."""
+    without one, with Triton's own ``ptxas``: per kernel the size of its machine code (``cubin`` bytes), and the
+    registers a thread uses and the bytes it spills to local memory, as ``ptxas -v`` reports them. For checks on
+    machines without a GPU."""
+    import re
+    import subprocess
+    import tempfile
+    from pathlib import Path
+
     import triton
     import triton.language
     from triton.backends.compiler import GPUTarget
 
     globals()["tl"] = triton.language
-    w_pad, block = block_n(units, n)
+    (w_pad, forward), (_, backward) = block_n(units, n, FORWARD_TILE), block_n(units, n, BACKWARD_TILE)
     floats, index, scalar = "*fp32", "*i64", "i32"
     scalars = dict.fromkeys(["n", "rows", "window", "s", "lo", "paths", "span", "packed", "hidden_row", "W"], scalar)
-    shape = {"CELL": CELLS[cell], "W_PAD": w_pad, "BLOCK_N": block}
+    shape = {"CELL": CELLS[cell], "W_PAD": w_pad}
     kernels = {
         "forward": (_forward_step, {**dict.fromkeys(["out", "acts", "lstm_c", "lstm_g", "lstm_tanh", "weights",
-                                                     "bias"], floats), "gather": index, **scalars}, shape),
+                                                     "bias"], floats), "gather": index, **scalars},
+                    {**shape, "BLOCK_N": forward}),
         "backward": (_backward_step, {**dict.fromkeys(["out", "d_out", "acts", "lstm_c", "lstm_g", "lstm_tanh",
                                                        "weights", "d_weights_t", "d_bias", "d_c", "spill"], floats),
-                                      "gather": index, "route": index, **scalars}, shape),
+                                      "gather": index, "route": index, **scalars}, {**shape, "BLOCK_N": backward}),
         "table_add": (_table_add, {"target": floats, "source": floats, "unique": index, "table": index,
                                    **dict.fromkeys(["width", "n", "target_first", "source_first"], scalar)},
-                      {"BLOCK_N": block}),
+                      {"BLOCK_N": table_block(n)}),
     }
-    sizes = {}
+    ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
+    found = {}
     for name, (fn, signature, constants) in kernels.items():
         source = triton.compiler.ASTSource(fn=triton.jit(fn), signature={**signature,
                                                                          **dict.fromkeys(constants, "constexpr")},
                                            constexprs=constants)
-        sizes[name] = len(triton.compile(source, target=GPUTarget("cuda", capability, 32)).asm["cubin"])
-    return sizes
+        compiled = triton.compile(source, target=GPUTarget("cuda", capability, 32))
+        with tempfile.TemporaryDirectory() as tmp:
+            ptx = Path(tmp) / f"{name}.ptx"
+            ptx.write_text(compiled.asm["ptx"])
+            report = subprocess.run([str(ptxas), "-v", f"--gpu-name=sm_{capability}a", str(ptx), "-o",
+                                     str(Path(tmp) / "out.cubin")], capture_output=True, text=True, check=True)
+        text = report.stdout + report.stderr
+        found[name] = {"cubin": len(compiled.asm["cubin"]),
+                       "registers": int(re.search(r"Used (\d+) registers", text).group(1)),
+                       "spilled": int(re.search(r"(\d+) bytes spill stores", text).group(1))}
+    return found
