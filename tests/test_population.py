@@ -205,6 +205,44 @@ def test_the_memory_estimate_covers_what_a_batch_takes():
     assert populations.memory_bytes(population.members, 64, int(lengths.max())) >= taken
 
 
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_the_in_place_estimate_covers_what_a_batch_of_the_c_path_takes(cell, monkeypatch):
+    """The C path (and the Triton steps, same buffers) allocates no gathered block: the smaller estimate that
+    sizes GPU populations still covers what a batch takes there."""
+    from sparsepipe.models import fused, gpu_steps
+    if fused.library() is None:
+        pytest.skip("no C compiler here")
+    monkeypatch.setitem(fused._state, "mode", "auto")
+    monkeypatch.setitem(gpu_steps._state, "mode", "off")
+    population = RecurrentPopulation(_recurrent(cell))
+    tokens, lengths, labels = _strings(64)
+    population(tokens, lengths).sum().backward()
+    taken = sum(block.numel() * 4 for block in population.wavefront.workspace.free)
+    in_place = populations.memory_bytes(population.members, 64, int(lengths.max()), inputs_in_place=True)
+    assert taken <= in_place < populations.memory_bytes(population.members, 64, int(lengths.max()))
+
+
+def test_gpu_populations_are_sized_by_the_in_place_estimate(monkeypatch):
+    """On CUDA the Triton steps read inputs in place, so a budget between the two estimates holds all members in
+    one population there, and needs two with the plain ops (grouping needs no GPU: only the device's type)."""
+    from sparsepipe.models import fused, gpu_steps
+    members = [(populations.Candidate(f"g{k}", k, None), m) for k, m in enumerate(_recurrent("lstm"))]
+    models = [m for _, m in members]
+    budget = (populations.memory_bytes(models, 128, 20, True) + populations.memory_bytes(models, 128, 20)) / 2
+    monkeypatch.setitem(fused._state, "mode", "auto")
+    monkeypatch.setitem(gpu_steps._state, "failed", "")
+    cuda = torch.device("cuda")
+    monkeypatch.setitem(gpu_steps._state, "mode", "auto")
+    if not gpu_steps.would_run():
+        pytest.skip("Triton is not installed")
+    assert [len(g) for g in populations.group(members, 128, 20, "auto", budget / populations.GIB, cuda)] == [4]
+    monkeypatch.setitem(gpu_steps._state, "mode", "off")
+    assert len(populations.group(members, 128, 20, "auto", budget / populations.GIB, cuda)) == 2
+    monkeypatch.setitem(gpu_steps._state, "mode", "auto")
+    monkeypatch.setitem(fused._state, "mode", "plain")  # populations.kernels: plain
+    assert len(populations.group(members, 128, 20, "auto", budget / populations.GIB, cuda)) == 2
+
+
 def test_the_workspace_keeps_no_outgrown_blocks_so_the_estimate_holds_after_batches_of_growing_length():
     """Batches come in random length order; each longer one grows the workspace. Blocks outgrown by a longer batch
     are released, so what a population holds after many batches stays within the estimate for the longest one."""

@@ -352,6 +352,15 @@ def kernels_for(cell: str, tensor: torch.Tensor) -> Kernels | None:
     return kernels[interpret]
 
 
+def would_run() -> bool:
+    """Whether a CUDA float32 wavefront would take these kernels (mode, the plain switch, Triton installed), without
+    importing Triton: what sizing populations by memory needs to know before any batch runs."""
+    import importlib.util
+
+    return (_state["mode"] != "off" and fused._state["mode"] != "plain" and not _state["failed"]
+            and importlib.util.find_spec("triton") is not None)
+
+
 def fail(reason: str) -> None:
     """Give up the Triton steps for this process: one warning line naming the reason; the plain path runs."""
     if not _state["failed"]:

@@ -181,9 +181,10 @@ def path_units(member: StructuredRNN) -> list[int]:
     return [member.layer_widths[target] for _, target in member.path_pairs]
 
 
-def recurrent_bytes(members: Sequence[StructuredRNN], batch: int, length: int) -> int:
+def recurrent_bytes(members: Sequence[StructuredRNN], batch: int, length: int, inputs_in_place: bool = False) -> int:
     """Bytes one training batch of ``batch`` strings of ``length`` symbols takes in a population of ``members``
-    (the wavefront's buffers, bucketed as :class:`RecurrentPopulation` would bucket them, without building it)."""
+    (the wavefront's buffers, bucketed as :class:`RecurrentPopulation` would bucket them, without building it;
+    ``inputs_in_place``: see :func:`~.wavefront.workspace_bytes`)."""
     plans = [m.wavefront for m in members]
     units = [u for m in members for u in path_units(m)]
     fan_in = [m.embedding.embedding_dim if source == EMBEDDING else m.layer_widths[source]
@@ -191,7 +192,7 @@ def recurrent_bytes(members: Sequence[StructuredRNN], batch: int, length: int) -
     shapes = [(len(b), max(units[p] for p in b), max(fan_in[p] for p in b)) for b in buckets_of(units)]
     steps = length + max(p.depth for p in plans) - 1
     return workspace_bytes(members[0].cell, sum(p.outputs for p in plans), sum(p.embedding for p in plans), shapes,
-                           max(p.window for p in plans), batch, steps)
+                           max(p.window for p in plans), batch, steps, inputs_in_place=inputs_in_place)
 
 
 class FeedForwardPopulation(nn.Module):

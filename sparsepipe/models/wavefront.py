@@ -86,16 +86,18 @@ def packed_rows_of(cell: str, units: int) -> int:
 
 
 def workspace_bytes(cell: str, outputs: int, embedding: int, buckets: Sequence[tuple[int, int, int]], window: int,
-                    batch: int, steps: int, element: int = 4) -> int:
+                    batch: int, steps: int, element: int = 4, inputs_in_place: bool = False) -> int:
     """Bytes one training batch takes: the forward block (step rows, gathered inputs, gate activations, LSTM cell
-    states; the C path reads the inputs in place and needs less, so this bounds it from above), the backward block
-    (row and gate gradients; the :class:`Workspace` gives it a block as large as the largest it has served, the
-    forward's) and the layer outputs handed to and back from autograd.
-    ``buckets``: (paths, units, inputs) of each bucket."""
+    states), the backward block (row and gate gradients; the :class:`Workspace` gives it a block as large as the
+    largest it has served, the forward's) and the layer outputs handed to and back from autograd.
+    ``buckets``: (paths, units, inputs) of each bucket. ``inputs_in_place``: no gathered block (the C path and the
+    Triton steps read the inputs where they lie); both keep other buffers smaller too, so either way this bounds
+    the paths that read in place from above."""
     rows = outputs + embedding + sum(p * w for p, w, _ in buckets) + 1
     forward = (window + steps) * rows
     for paths, units, inputs in buckets:
-        forward += steps * (inputs + units + packed_rows_of(cell, units)) * paths
+        gathered = 0 if inputs_in_place else inputs + units
+        forward += steps * (gathered + packed_rows_of(cell, units)) * paths
         if cell == "lstm":
             forward += (3 * steps + 1) * paths * units
     return element * batch * (2 * forward + 2 * steps * outputs)
