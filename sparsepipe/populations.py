@@ -94,8 +94,9 @@ def memory_bytes(models: Sequence[nn.Module], batch: int, length: int, inputs_in
 
 def reads_in_place(device: torch.device | None) -> bool:
     """Whether recurrent populations on ``device`` will take the Triton steps, which allocate no gathered block
-    (100 paper-drawn LSTMs, 49 symbols, batches of 128: 6.0 GiB a batch against 8.3 with it). On a GPU only: the CPU
-    keeps the estimate it always had (its cap of 64 members binds first, and populations stay as they were)."""
+    (100 paper-drawn Barabasi-Albert LSTMs, 49 symbols, batches of 128: 6.8 GiB a batch against 9.4 with it). On
+    a GPU only: the CPU keeps the estimate it always had (its cap of 64 members binds first, and populations stay
+    as they were)."""
     return device is not None and device.type == "cuda" and gpu_steps.would_run()
 
 
