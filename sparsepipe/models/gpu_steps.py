@@ -38,6 +38,11 @@ MODES = ("auto", "off", "interpret")
 CELLS = {"gru": 0, "lstm": 1, "rnn_tanh": 2, "rnn_relu": 3}
 # triton.language, imported on first use (the kernels below name it; the module imports where Triton is missing)
 tl: Any = None
+# the kernels' integer arguments, never specialised on (one compile per cell, padded width and block, not one per
+# step or bucket), and their index-table pointers (int64; every other pointer is float32)
+_SCALARS = ("n", "rows", "window", "s", "lo", "paths", "span", "packed", "hidden_row", "W", "width",
+            "target_first", "source_first")
+_INDEX_TABLES = ("gather", "route", "unique", "table")
 _state: dict[str, object] = {"mode": os.environ.get("SPARSEPIPE_GPU_STEPS", "auto"), "kernels": {}, "failed": ""}
 
 
@@ -241,18 +246,11 @@ class Kernels:
     """The three kernels, jit-compiled for CUDA (or interpreted on the CPU), and their launches."""
 
     def __init__(self, interpret: bool):
-        import triton
-        import triton.language
-
+        triton = _triton()
         if interpret and not triton.knobs.runtime.interpret:
             raise RuntimeError("mode 'interpret' needs TRITON_INTERPRET=1 in the environment before Triton is "
                                "imported (its own library functions are interpreted only then)")
-        globals()["tl"] = triton.language
-        scalars = ["n", "rows", "window", "s", "lo", "paths", "span", "packed", "hidden_row", "W"]
-        # no specialisation on the scalars: one compile per cell, padded width and block, not one per step or bucket
-        self.forward = triton.jit(_forward_step, do_not_specialize=scalars)
-        self.backward = triton.jit(_backward_step, do_not_specialize=scalars)
-        self.table_add = triton.jit(_table_add, do_not_specialize=["width", "n", "target_first", "source_first"])
+        self.forward, self.backward, self.table_add = (_jit(fn) for fn in (_forward_step, _backward_step, _table_add))
         self.checked: set[tuple] = set()
 
     def check(self, cell: str, plan, like: torch.Tensor) -> None:
@@ -328,6 +326,29 @@ def block_n(units: int, n: int, tile: int = FORWARD_TILE) -> tuple[int, int]:
     return w_pad, max(16, min(cap, 1 << max(0, (n - 1).bit_length())))
 
 
+def _triton():
+    """Triton, imported on first use, with ``tl`` (which the kernels name) bound to its language module."""
+    import triton
+    import triton.language
+
+    globals()["tl"] = triton.language
+    return triton
+
+
+def _jit(fn):
+    """``fn`` as a Triton kernel, not specialised on its integer arguments (:data:`_SCALARS`)."""
+    return _triton().jit(fn, do_not_specialize=[name for name in _parameters(fn) if name in _SCALARS])
+
+
+def _parameters(fn) -> dict[str, str]:
+    """A kernel's parameters and their Triton types (``constexpr``, ``i32``, ``*i64`` or ``*fp32``)."""
+    import inspect
+
+    return {name: "constexpr" if "constexpr" in str(p.annotation) else "i32" if name in _SCALARS
+            else "*i64" if name in _INDEX_TABLES else "*fp32"
+            for name, p in inspect.signature(fn).parameters.items()}
+
+
 def table_block(n: int) -> int:
     """Strings per program of the table kernel (one row of sums each)."""
     return max(16, min(MAX_BLOCK_N, 1 << max(0, (n - 1).bit_length())))
@@ -336,11 +357,10 @@ def table_block(n: int) -> int:
 def kernels_for(cell: str, tensor: torch.Tensor) -> Kernels | None:
     """The kernels for a wavefront of ``cell`` on ``tensor``: float32 on CUDA (or on the CPU in mode
     ``interpret``), where Triton imports and ``populations.kernels`` is not ``plain``; else None (the plain path)."""
-    mode = _state["mode"]
-    if mode == "off" or fused._state["mode"] == "plain" or cell not in CELLS or tensor.dtype != torch.float32:
+    if not _enabled() or cell not in CELLS or tensor.dtype != torch.float32:
         return None
     interpret = not tensor.is_cuda
-    if interpret and (mode != "interpret" or tensor.device.type != "cpu"):
+    if interpret and (_state["mode"] != "interpret" or tensor.device.type != "cpu"):
         return None
     kernels: dict[bool, Kernels | None] = _state["kernels"]  # type: ignore[assignment]
     if interpret not in kernels:
@@ -352,13 +372,17 @@ def kernels_for(cell: str, tensor: torch.Tensor) -> Kernels | None:
     return kernels[interpret]
 
 
+def _enabled() -> bool:
+    """Neither switched off (``SPARSEPIPE_GPU_STEPS=off``, or by a failure: :func:`fail`) nor ``kernels: plain``."""
+    return _state["mode"] != "off" and fused._state["mode"] != "plain"
+
+
 def would_run() -> bool:
     """Whether a CUDA float32 wavefront would take these kernels (mode, the plain switch, Triton installed), without
     importing Triton: what sizing populations by memory needs to know before any batch runs."""
     import importlib.util
 
-    return (_state["mode"] != "off" and fused._state["mode"] != "plain" and not _state["failed"]
-            and importlib.util.find_spec("triton") is not None)
+    return _enabled() and importlib.util.find_spec("triton") is not None
 
 
 def fail(reason: str) -> None:
@@ -379,32 +403,18 @@ def compile_for(capability: int, cell: str, units: int, n: int = 128) -> dict[st
     import tempfile
     from pathlib import Path
 
-    import triton
-    import triton.language
     from triton.backends.compiler import GPUTarget
 
-    globals()["tl"] = triton.language
+    triton = _triton()
     (w_pad, forward), (_, backward) = block_n(units, n, FORWARD_TILE), block_n(units, n, BACKWARD_TILE)
-    floats, index, scalar = "*fp32", "*i64", "i32"
-    scalars = dict.fromkeys(["n", "rows", "window", "s", "lo", "paths", "span", "packed", "hidden_row", "W"], scalar)
     shape = {"CELL": CELLS[cell], "W_PAD": w_pad}
-    kernels = {
-        "forward": (_forward_step, {**dict.fromkeys(["out", "acts", "lstm_c", "lstm_g", "lstm_tanh", "weights",
-                                                     "bias"], floats), "gather": index, **scalars},
-                    {**shape, "BLOCK_N": forward}),
-        "backward": (_backward_step, {**dict.fromkeys(["out", "d_out", "acts", "lstm_c", "lstm_g", "lstm_tanh",
-                                                       "weights", "d_weights_t", "d_bias", "d_c", "spill"], floats),
-                                      "gather": index, "route": index, **scalars}, {**shape, "BLOCK_N": backward}),
-        "table_add": (_table_add, {"target": floats, "source": floats, "unique": index, "table": index,
-                                   **dict.fromkeys(["width", "n", "target_first", "source_first"], scalar)},
-                      {"BLOCK_N": table_block(n)}),
-    }
+    kernels = {"forward": (_forward_step, {**shape, "BLOCK_N": forward}),
+               "backward": (_backward_step, {**shape, "BLOCK_N": backward}),
+               "table_add": (_table_add, {"BLOCK_N": table_block(n)})}
     ptxas = Path(triton.__file__).parent / "backends" / "nvidia" / "bin" / "ptxas"
     found = {}
-    for name, (fn, signature, constants) in kernels.items():
-        source = triton.compiler.ASTSource(fn=triton.jit(fn), signature={**signature,
-                                                                         **dict.fromkeys(constants, "constexpr")},
-                                           constexprs=constants)
+    for name, (fn, constants) in kernels.items():
+        source = triton.compiler.ASTSource(fn=triton.jit(fn), signature=_parameters(fn), constexprs=constants)
         compiled = triton.compile(source, target=GPUTarget("cuda", capability, 32))
         with tempfile.TemporaryDirectory() as tmp:
             ptx = Path(tmp) / f"{name}.ptx"
