@@ -43,7 +43,11 @@ tl: Any = None
 _SCALARS = ("n", "rows", "window", "s", "lo", "paths", "span", "packed", "hidden_row", "W", "width",
             "target_first", "source_first")
 _INDEX_TABLES = ("gather", "route", "unique", "table")
-_state: dict[str, object] = {"mode": os.environ.get("SPARSEPIPE_GPU_STEPS", "auto"), "kernels": {}, "failed": ""}
+_state: dict[str, object] = {"mode": os.environ.get("SPARSEPIPE_GPU_STEPS", "auto"), "kernels": {}, "failed": "",
+                             "verified": {}, "probing": False}
+# the largest relative difference from the plain path :func:`verify` accepts: float32 sums in another order differ
+# by 1e-7 to 2e-6 (tests/test_gpu_steps.py); a wrong kernel (a race, a miscompile) by orders of magnitude more
+TOLERANCE = 1e-4
 
 
 def use(mode: str) -> None:
@@ -357,7 +361,7 @@ def table_block(n: int) -> int:
 def kernels_for(cell: str, tensor: torch.Tensor) -> Kernels | None:
     """The kernels for a wavefront of ``cell`` on ``tensor``: float32 on CUDA (or on the CPU in mode
     ``interpret``), where Triton imports and ``populations.kernels`` is not ``plain``; else None (the plain path)."""
-    if not _enabled() or cell not in CELLS or tensor.dtype != torch.float32:
+    if not _enabled() or _state["probing"] == "plain" or cell not in CELLS or tensor.dtype != torch.float32:
         return None
     interpret = not tensor.is_cuda
     if interpret and (_state["mode"] != "interpret" or tensor.device.type != "cpu"):
@@ -370,6 +374,69 @@ def kernels_for(cell: str, tensor: torch.Tensor) -> Kernels | None:
             fail(f"Triton unavailable ({type(error).__name__}: {error})")
             kernels[interpret] = None
     return kernels[interpret]
+
+
+def verify(cell: str, tensor: torch.Tensor) -> None:
+    """Before a cell's first wavefront on a device takes the kernels: run a small wavefront (three buckets, padded
+    units and inputs, a window of three steps, strings of several lengths in several blocks) forward and backward
+    through them and through the plain path, and keep the kernels only where the outputs and every gradient agree
+    to :data:`TOLERANCE`; else :func:`fail` (one warning line with the difference; the plain path from then on).
+    The compiled kernels have been tested through Triton's interpreter and compiled for sm_90 without a GPU, so this
+    is what stands between a GPU this code has never met and different numbers. Once per cell and device; the
+    global random state is left as it was; skipped while a CUDA graph is being captured (the first batch of every
+    shape runs eagerly before, :mod:`sparsepipe.capture`)."""
+    if _state["probing"] or kernels_for(cell, tensor) is None:
+        return
+    verified: dict[tuple[str, str], float] = _state["verified"]  # type: ignore[assignment]
+    key = (cell, str(tensor.device))
+    if key in verified or (tensor.is_cuda and torch.cuda.is_current_stream_capturing()):
+        return
+    try:
+        difference = _probe(cell, tensor.device)
+    except Exception as error:
+        fail(f"the {cell} check against the plain path failed ({type(error).__name__}: "
+             f"{(str(error).strip().splitlines() or [''])[0]})")
+        return
+    finally:
+        _state["probing"] = False
+    if difference > TOLERANCE:
+        fail(f"the {cell} kernels differ from the plain path on {tensor.device} by {difference:.1e} (relative; "
+             f"at most {TOLERANCE:.0e} expected)")
+        return
+    verified[key] = difference
+    log.info("Triton %s steps on %s agree with the plain path to %.1e (relative)", cell, tensor.device, difference)
+
+
+def _probe(cell: str, device: torch.device) -> float:
+    """The largest relative difference (per tensor, to its largest magnitude) between the kernels and the plain
+    path over one small wavefront's outputs and its gradients (inputs, weights, biases)."""
+    from sparsepipe.models.wavefront import EMBEDDING, Wavefront
+
+    # layers of 3, 2, 4, 1 and 5 units; paths from the embedding (3 columns) and across up to three levels
+    widths, embedding = [3, 2, 4, 1, 5], 3
+    paths = [(EMBEDDING, 0), (EMBEDDING, 1), (0, 2), (1, 2), (0, 3), (2, 4), (1, 4), (EMBEDDING, 3)]
+    plan = Wavefront(cell, widths, paths, embedding, bucket_overhead=2).to(device)
+    generator = torch.Generator().manual_seed(0)
+    n, length = MAX_BLOCK_N + 22, 6  # strings in two or more blocks, the last partial
+    # values only where the paths have entries, as Wavefront.pack places them (padding stays zero)
+    values = torch.randn(len(plan.destination), generator=generator) * 0.5
+    packed = values.new_zeros(plan.weight_size + plan.bias_size).index_add(0, plan.destination.cpu(), values)
+    weights, bias = packed.to(device).split([plan.weight_size, plan.bias_size])
+    embedded = torch.randn(n, length, embedding, generator=generator).to(device)
+    lengths = torch.randint(1, length + 1, (n,), generator=generator)
+    layers = torch.tensor([3, 4, 4, 2], device=device)
+    columns = torch.tensor([plan.starts[3], plan.starts[4], plan.starts[4] + 4, plan.starts[2] + 1], device=device)
+    weight_out = torch.randn(n, len(layers), generator=generator).to(device)
+    found = []
+    for path in ("plain", "kernels"):
+        _state["probing"] = path
+        leaves = [x.clone().requires_grad_() for x in (weights, bias, embedded)]
+        with torch.enable_grad():
+            out = plan.run(*leaves, length + plan.depth - 1, read=(lengths, layers, columns))
+            (out * weight_out).sum().backward()
+        found.append([out.detach(), *(x.grad for x in leaves)])
+    return max(((a - b).abs().max() / a.abs().max().clamp_min(1e-12)).item()
+               for a, b in zip(*found, strict=True))
 
 
 def _enabled() -> bool:

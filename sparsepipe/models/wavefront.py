@@ -357,6 +357,7 @@ class Wavefront(nn.Module):
         for a population of 16 GRUs on paper-length strings, ~60 MB of memory traffic per batch)."""
         backward = torch.is_grad_enabled() and (embedded.requires_grad or weights.requires_grad
                                                 or bias.requires_grad)
+        gpu_steps.verify(self.cell, embedded)  # a cell's first wavefront on a device: its kernels, checked once
         return _WavefrontFunction.apply(self, embedded.permute(1, 2, 0), weights, bias, steps, backward, read)
 
     def read(self, outputs: torch.Tensor, lengths: torch.Tensor, layers: torch.Tensor, columns: torch.Tensor
