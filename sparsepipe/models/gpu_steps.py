@@ -377,7 +377,7 @@ def kernels_for(cell: str, tensor: torch.Tensor) -> Kernels | None:
 
 
 def verify(cell: str, tensor: torch.Tensor) -> None:
-    """Before a cell's first wavefront on a device takes the kernels: run a small wavefront (three buckets, padded
+    """Before a cell's first wavefront on a device takes the kernels: run a small wavefront (four buckets, padded
     units and inputs, a window of three steps, strings of several lengths in several blocks) forward and backward
     through them and through the plain path, and keep the kernels only where the outputs and every gradient agree
     to :data:`TOLERANCE`; else :func:`fail` (one warning line with the difference; the plain path from then on).
