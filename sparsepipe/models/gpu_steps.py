@@ -44,7 +44,7 @@ _SCALARS = ("n", "rows", "window", "s", "lo", "paths", "span", "packed", "hidden
             "target_first", "source_first")
 _INDEX_TABLES = ("gather", "route", "unique", "table")
 _state: dict[str, object] = {"mode": os.environ.get("SPARSEPIPE_GPU_STEPS", "auto"), "kernels": {}, "failed": "",
-                             "verified": {}, "probing": False}
+                             "verified": {}, "probing": ""}
 # the largest relative difference from the plain path :func:`verify` accepts: float32 sums in another order differ
 # by 1e-7 to 2e-6 (tests/test_gpu_steps.py); a wrong kernel (a race, a miscompile) by orders of magnitude more
 TOLERANCE = 1e-4
@@ -394,11 +394,10 @@ def verify(cell: str, tensor: torch.Tensor) -> None:
     try:
         difference = _probe(cell, tensor.device)
     except Exception as error:
-        fail(f"the {cell} check against the plain path failed ({type(error).__name__}: "
-             f"{(str(error).strip().splitlines() or [''])[0]})")
+        fail(f"the {cell} check against the plain path failed ({reason_of(error)})")
         return
     finally:
-        _state["probing"] = False
+        _state["probing"] = ""
     if difference > TOLERANCE:
         fail(f"the {cell} kernels differ from the plain path on {tensor.device} by {difference:.1e} (relative; "
              f"at most {TOLERANCE:.0e} expected)")
@@ -415,13 +414,14 @@ def _probe(cell: str, device: torch.device) -> float:
     # layers of 3, 2, 4, 1 and 5 units; paths from the embedding (3 columns) and across up to three levels
     widths, embedding = [3, 2, 4, 1, 5], 3
     paths = [(EMBEDDING, 0), (EMBEDDING, 1), (0, 2), (1, 2), (0, 3), (2, 4), (1, 4), (EMBEDDING, 3)]
-    plan = Wavefront(cell, widths, paths, embedding, bucket_overhead=2).to(device)
+    plan = Wavefront(cell, widths, paths, embedding, bucket_overhead=2)
     generator = torch.Generator().manual_seed(0)
     n, length = MAX_BLOCK_N + 22, 6  # strings in two or more blocks, the last partial
     # values only where the paths have entries, as Wavefront.pack places them (padding stays zero)
     values = torch.randn(len(plan.destination), generator=generator) * 0.5
-    packed = values.new_zeros(plan.weight_size + plan.bias_size).index_add(0, plan.destination.cpu(), values)
+    packed = values.new_zeros(plan.weight_size + plan.bias_size).index_add(0, plan.destination, values)
     weights, bias = packed.to(device).split([plan.weight_size, plan.bias_size])
+    plan.to(device)
     embedded = torch.randn(n, length, embedding, generator=generator).to(device)
     lengths = torch.randint(1, length + 1, (n,), generator=generator)
     layers = torch.tensor([3, 4, 4, 2], device=device)
@@ -450,6 +450,11 @@ def would_run() -> bool:
     import importlib.util
 
     return _enabled() and importlib.util.find_spec("triton") is not None
+
+
+def reason_of(error: Exception) -> str:
+    """An error as one line for :func:`fail`: its type and its message's first line (compiler errors run long)."""
+    return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
 
 
 def fail(reason: str) -> None:

@@ -461,7 +461,7 @@ class _WavefrontFunction(torch.autograd.Function):
             try:
                 steps_kernels.check(cell, plan, embedded)
             except Exception as error:  # a compile error: the plain path, for this batch and every later one
-                gpu_steps.fail(f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}")
+                gpu_steps.fail(gpu_steps.reason_of(error))
                 steps_kernels = None
         kernels = fused.kernels_for(cell, embedded) if steps_kernels is None else None  # C, one call (CPU)
         inputs_in_place = kernels is not None or steps_kernels is not None  # no gathered block
